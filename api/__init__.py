@@ -1,0 +1,1 @@
+"""The HTTP layer: validation, translation and error mapping around `rag.pipeline.Pipeline`."""

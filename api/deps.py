@@ -1,0 +1,28 @@
+"""Dependencies: the pipeline built at start-up, handed to routes through app.state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from rag.errors import IndexNotReady
+from rag.pipeline import Pipeline
+
+
+def get_pipeline(request: Request) -> Pipeline:
+    pipeline: Pipeline = request.app.state.pipeline
+    return pipeline
+
+
+def get_ready_pipeline(request: Request) -> Pipeline:
+    """The pipeline, once the start-up ingestion has finished."""
+    state = request.app.state
+    if not state.ready.is_set():
+        raise IndexNotReady(state.startup_error or "the index is still loading; try again shortly")
+    pipeline: Pipeline = state.pipeline
+    return pipeline
+
+
+PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
+ReadyPipelineDep = Annotated[Pipeline, Depends(get_ready_pipeline)]

@@ -1,0 +1,67 @@
+"""The FastAPI app: `create_app(settings)`; the lifespan builds the pipeline once onto app.state.
+
+On first start the seed corpus is ingested in a background thread, so /health can answer
+"loading" (503) meanwhile instead of the port staying closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.routes import documents, health, query
+from rag import __version__
+from rag.errors import RagError
+from rag.pipeline import Pipeline, build_pipeline
+from rag.settings import Settings
+
+log = logging.getLogger("api")
+
+
+def _warm_up(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
+    """Ingest the seeds if the index is empty, then load the in-memory index; sets `ready`."""
+    state = app.state
+    try:
+        if settings.ingest_on_start and pipeline.is_empty() and settings.seeds_dir.is_dir():
+            report = pipeline.ingest([settings.seeds_dir])
+            log.info("ingested %d articles (%d chunks) in %.1fs", report.articles, report.chunks, report.seconds)
+        pipeline.retriever.refresh(force=True)
+        state.startup_error = None
+        state.ready.set()
+    except RagError as exc:
+        state.startup_error = f"start-up failed: {exc}"
+        log.error(state.startup_error)
+
+
+def create_app(settings: Settings | None = None, pipeline: Pipeline | None = None) -> FastAPI:
+    """The application; `pipeline` may be handed in (tests share one), else it is built from settings."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        built = pipeline or build_pipeline(settings)
+        app.state.settings = settings
+        app.state.pipeline = built
+        app.state.ready = threading.Event()
+        app.state.startup_error = None
+        worker = threading.Thread(target=_warm_up, args=(app, built, settings), name="warm-up", daemon=True)
+        worker.start()
+        yield
+        worker.join(timeout=30)
+
+    app = FastAPI(
+        title="newsrag",
+        version=__version__,
+        description="Questions over news articles, answered with cited source passages.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(query.router)
+    app.include_router(documents.router)
+    app.include_router(health.router)
+    return app

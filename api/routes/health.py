@@ -1,0 +1,28 @@
+"""GET /health: ready only once the index is loaded and the store answers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from api.schemas import Health
+from rag.errors import RagError
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+def health(request: Request) -> JSONResponse:
+    state = request.app.state
+    if not state.ready.is_set():
+        status = "unavailable" if state.startup_error else "loading"
+        body = Health(status=status, detail=state.startup_error or "ingesting the seed corpus")
+        return JSONResponse(body.model_dump(), status_code=503)
+    try:
+        state.pipeline.store.ping()
+        snapshot = state.pipeline.retriever.refresh()
+    except RagError as exc:
+        return JSONResponse(Health(status="unavailable", detail=str(exc)).model_dump(), status_code=503)
+    articles = len(snapshot.article_terms)
+    body = Health(status="ready", articles=articles, chunks=len(snapshot.chunks))
+    return JSONResponse(body.model_dump(), status_code=200)

@@ -1,0 +1,196 @@
+"""Request and response models of the HTTP API (pydantic), converted from and to domain types."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from rag.models import Answer, ArticleRecord, Citation, Filters, ScoredChunk
+
+MAX_QUESTION_CHARS = 20000  # hard cap; RAG_MAX_QUESTION_CHARS (default 1000) is enforced too
+MAX_TOP_K = 50
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class QueryFilters(Strict):
+    """Restrict retrieval to some sources, articles or a publication date range (inclusive)."""
+
+    sources: list[ShortText] = Field(default_factory=list, max_length=50)
+    article_ids: list[ShortText] = Field(default_factory=list, max_length=200)
+    date_from: date | None = None
+    date_to: date | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> QueryFilters:
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValueError("date_from must not be after date_to")
+        return self
+
+    def to_domain(self) -> Filters:
+        return Filters(
+            sources=tuple(self.sources),
+            article_ids=tuple(self.article_ids),
+            date_from=self.date_from,
+            date_to=self.date_to,
+        )
+
+
+class QueryRequest(Strict):
+    question: str = Field(
+        ...,
+        max_length=MAX_QUESTION_CHARS,
+        description="A question in plain language.",
+        examples=["What did Putin say about China's 12-point plan?"],
+    )
+    top_k: int | None = Field(None, ge=1, le=MAX_TOP_K, description="How many passages to retrieve.")
+    filters: QueryFilters | None = None
+    include_retrieved: bool = Field(False, description="Also return the ranked retrieved passages.")
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not value:
+            raise ValueError("question must not be empty or only whitespace")
+        return value
+
+
+class CitationOut(BaseModel):
+    n: int = Field(description="The number used by the [n] marker in the answer.")
+    article_id: str
+    title: str
+    source: str
+    published_at: date | None
+    url: str | None
+    chunk_id: str
+    passage: str = Field(description="The cited passage; equals the article text [start:end].")
+    start: int
+    end: int
+    quote: str = Field(description="The exact sentence quoted; equals the article text [quote_start:quote_end].")
+    quote_start: int
+    quote_end: int
+
+    @classmethod
+    def of(cls, c: Citation) -> CitationOut:
+        return cls(
+            n=c.n,
+            article_id=c.article_id,
+            title=c.title,
+            source=c.source,
+            published_at=c.published_at,
+            url=c.url,
+            chunk_id=c.chunk_id,
+            passage=c.passage,
+            start=c.start,
+            end=c.end,
+            quote=c.quote,
+            quote_start=c.quote_start,
+            quote_end=c.quote_end,
+        )
+
+
+class RetrievedOut(BaseModel):
+    rank: int
+    article_id: str
+    chunk_id: str
+    title: str
+    score: float = Field(description="Reciprocal-rank-fusion score.")
+    dense_rank: int | None
+    lexical_rank: int | None
+    start: int
+    end: int
+    text: str
+
+    @classmethod
+    def of(cls, s: ScoredChunk) -> RetrievedOut:
+        c = s.chunk
+        return cls(
+            rank=s.rank,
+            article_id=c.article_id,
+            chunk_id=c.id,
+            title=c.title,
+            score=s.score,
+            dense_rank=s.dense_rank,
+            lexical_rank=s.lexical_rank,
+            start=c.start,
+            end=c.end,
+            text=c.text,
+        )
+
+
+class QueryResponse(BaseModel):
+    question: str
+    answer: str
+    answerable: bool
+    mode: str = Field(description="What produced the answer: 'extractive' (no LLM) or 'llm'.")
+    citations: list[CitationOut]
+    timings_ms: dict[str, float]
+    retrieved: list[RetrievedOut] | None = None
+
+    @classmethod
+    def of(cls, a: Answer, include_retrieved: bool) -> QueryResponse:
+        return cls(
+            question=a.question,
+            answer=a.text,
+            answerable=a.answerable,
+            mode=a.mode,
+            citations=[CitationOut.of(c) for c in a.citations],
+            timings_ms=a.timings_ms,
+            retrieved=[RetrievedOut.of(s) for s in a.retrieved] if include_retrieved else None,
+        )
+
+
+class DocumentOut(BaseModel):
+    id: str
+    title: str
+    source: str
+    source_file: str | None
+    published_at: date | None
+    url: str | None
+    chunk_count: int
+
+    @classmethod
+    def of(cls, r: ArticleRecord) -> DocumentOut:
+        return cls(
+            id=r.id,
+            title=r.title,
+            source=r.source,
+            source_file=r.source_file,
+            published_at=r.published_at,
+            url=r.url,
+            chunk_count=r.chunk_count,
+        )
+
+
+class DocumentList(BaseModel):
+    count: int
+    documents: list[DocumentOut]
+
+
+class Health(BaseModel):
+    status: str = Field(description="'ready', 'loading' or 'unavailable'.")
+    detail: str | None = None
+    articles: int | None = None
+    chunks: int | None = None
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: the body of every error response."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None

@@ -1,0 +1,183 @@
+"""Answering: pick the retrieved sentences that answer the question, or say the sources don't.
+
+The default answerer is extractive: it quotes sentences verbatim, so every claim is exactly
+what a source says. A sentence qualifies on two kinds of evidence: meaning (cosine between the
+question and the sentence vector stored at ingest) and words (the question's informative terms
+found in the sentence and its passage). The names and numbers a question hinges on must appear
+in the article a sentence comes from, so a question about the right people but the wrong year
+or topic is refused rather than answered with something loosely related.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.citations import Quote, build_citations, compose
+from rag.models import Answer, Chunk, ScoredChunk, Span
+from rag.retrieval import Snapshot
+from rag.text import QUESTION_WORDS, STOPWORDS, stem, terms, words
+
+NO_ANSWER = "The sources do not answer this question."
+
+_CAPITALISED = re.compile(r"\b[A-Z][\w’'-]*|\b\w*\d[\w-]*")
+_TERMINAL = re.compile(r"[.!?…:][\"”’')\]]*$")
+# A sentence that leans on the one before it ("But he added that ...") is quoted with it.
+_CONTINUATION = re.compile(
+    r"^(?:[\"“‘']?)(?:(?:But|And|However,?|Yet|Still,?)\s+)?(?:he|she|they|it|this|that|these|those)\s+"
+    r"(?:\w+\s+){0,2}?(?:added|said|says|noted|stressed|warned|stated|told|insisted|argued|continued|explained)\b",
+    re.IGNORECASE,
+)
+_ASKING = frozenset(
+    [
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "how",
+        "when",
+        "where",
+        "why",
+        "did",
+        "does",
+        "do",
+        "is",
+        "are",
+        "was",
+        "were",
+        "can",
+        "could",
+        "will",
+        "would",
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerPolicy:
+    """The answerer's knobs, tuned on the seed questions (see eval/)."""
+
+    max_sentences: int = 3
+    passages: int = 8  # how many top passages to read sentences from
+    lexical_weight: float = 0.3  # weight of the sentence's share of the question's terms
+    passage_weight: float = 0.1  # weight of the passage's share of the question's terms
+    rank_weight: float = 0.05  # bonus for sentences in higher-ranked passages
+    min_similarity: float = 0.3  # best sentence's cosine must reach this
+    min_score: float = 0.5  # best sentence's combined score must reach this
+    keep_within: float = 0.12  # further sentences must score within this of the best
+    duplicate_similarity: float = 0.95  # a sentence this close to a chosen one adds nothing
+
+
+@dataclass(slots=True)
+class _Candidate:
+    hit: ScoredChunk
+    sentence: Span
+    vector_row: int
+    similarity: float
+    score: float
+
+
+def key_terms(question: str) -> set[str]:
+    """Names and numbers the question hinges on (capitalised words not at the start, digits)."""
+    out: set[str] = set()
+    for i, match in enumerate(_CAPITALISED.finditer(question)):
+        token = match.group()
+        if i == 0 and match.start() == 0 and token.lower() in _ASKING:
+            continue
+        for word in words(token):
+            for part in word.split("-"):
+                if part and part not in STOPWORDS and part not in _ASKING and part not in QUESTION_WORDS:
+                    out.add(stem(part))
+    return out
+
+
+def _continuation(chunk: Chunk, sentence: Span) -> Span | None:
+    """The next sentence of the same paragraph when it only makes sense after this one."""
+    spans = chunk.sentences
+    for i, span in enumerate(spans[:-1]):
+        if span == sentence:
+            nxt = spans[i + 1]
+            between = chunk.text[span.end - chunk.start : nxt.start - chunk.start]
+            text = chunk.text[nxt.start - chunk.start : nxt.end - chunk.start]
+            if "\n" not in between and _CONTINUATION.match(text):
+                return nxt
+    return None
+
+
+def is_heading(text: str) -> bool:
+    """A cross-heading such as "Gas, Internet": no sentence to quote."""
+    return not _TERMINAL.search(text) and len(text.split()) < 12
+
+
+class ExtractiveAnswerer:
+    """Quotes the best-supported sentences of the retrieved passages, each with a citation."""
+
+    def __init__(self, policy: AnswerPolicy | None = None) -> None:
+        self.policy = policy or AnswerPolicy()
+        self._question_stems = frozenset(stem(w) for w in QUESTION_WORDS)
+
+    def answer(self, question: str, question_vector: np.ndarray, hits: list[ScoredChunk], snapshot: Snapshot) -> Answer:
+        policy = self.policy
+        q_terms = [t for t in dict.fromkeys(terms(question)) if t not in self._question_stems]
+        weights = {t: snapshot.lexical.idf(t) for t in q_terms}
+        total = sum(weights.values()) or 1.0
+        critical = key_terms(question)
+
+        read = [h for h in hits[: policy.passages] if h.chunk.id in snapshot.by_id]
+        covered = set().union(*(snapshot.article_terms.get(h.chunk.article_id, frozenset()) for h in read))
+        if critical - covered:
+            # No retrieved article mentions a name or number the question hinges on.
+            return Answer(question=question, text=NO_ANSWER, answerable=False, citations=[], retrieved=hits)
+
+        candidates: list[_Candidate] = []
+        seen: set[tuple[str, int, int]] = set()
+        for hit in read:
+            idx = snapshot.by_id[hit.chunk.id]
+            stored = snapshot.chunks[idx]
+            passage_share = sum(w for t, w in weights.items() if t in snapshot.chunk_terms[idx]) / total
+            sims = stored.sentence_vectors @ question_vector
+            for row, span in enumerate(hit.chunk.sentences):
+                key = (hit.chunk.article_id, span.start, span.end)
+                if key in seen:
+                    continue
+                seen.add(key)
+                text = hit.chunk.text[span.start - hit.chunk.start : span.end - hit.chunk.start]
+                if is_heading(text):
+                    continue
+                sentence_terms = set(terms(text))
+                share = sum(w for t, w in weights.items() if t in sentence_terms) / total
+                similarity = float(sims[row])
+                score = (
+                    similarity
+                    + policy.lexical_weight * share
+                    + policy.passage_weight * passage_share
+                    + policy.rank_weight / hit.rank
+                )
+                candidates.append(_Candidate(hit, span, row, similarity, score))
+
+        candidates.sort(key=lambda c: (-c.score, c.hit.rank, c.sentence.start))
+        if not candidates or candidates[0].similarity < policy.min_similarity or candidates[0].score < policy.min_score:
+            return Answer(question=question, text=NO_ANSWER, answerable=False, citations=[], retrieved=hits)
+
+        best = candidates[0].score
+        chosen: list[_Candidate] = []
+        chosen_vectors: list[np.ndarray] = []
+        for cand in candidates:
+            if len(chosen) >= policy.max_sentences or cand.score < best - policy.keep_within:
+                break
+            vector = snapshot.chunks[snapshot.by_id[cand.hit.chunk.id]].sentence_vectors[cand.vector_row]
+            if any(float(vector @ v) >= policy.duplicate_similarity for v in chosen_vectors):
+                continue
+            chosen.append(cand)
+            chosen_vectors.append(vector)
+        quotes: list[Quote] = []
+        for cand in chosen:
+            quotes.append(Quote(cand.hit.chunk, cand.sentence))
+            follower = _continuation(cand.hit.chunk, cand.sentence)
+            if follower is not None:
+                quotes.append(Quote(cand.hit.chunk, follower))
+        citations = build_citations(quotes)
+        return Answer(question=question, text=compose(citations), answerable=True, citations=citations, retrieved=hits)

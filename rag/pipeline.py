@@ -1,0 +1,140 @@
+"""Wiring: `build_pipeline(settings)` is the one place every component is constructed.
+
+The CLI, the HTTP app and the evaluation harness all go through a `Pipeline`:
+question -> retrieval -> answering -> citations -> Answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rag.answering import AnswerPolicy, ExtractiveAnswerer
+from rag.chunking import Chunker
+from rag.embedding import Embedder, MiniLMEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder
+from rag.errors import InvalidQuestion
+from rag.indexing import Indexer, IngestReport, Progress, make_prefix
+from rag.models import Answer, Article, ArticleRecord, Filters
+from rag.retrieval import HybridRetriever
+from rag.settings import Settings
+from rag.storage import ChromaStore
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    if settings.embedder == "openai":
+        return OpenAIEmbedder(settings.embed_model or "", settings.openai_api_key, settings.openai_base_url)
+    if settings.embedder == "sentence-transformers":
+        return SentenceTransformerEmbedder(settings.embed_model or "")
+    return MiniLMEmbedder(
+        max_tokens=settings.embed_max_tokens,
+        batch_size=settings.embed_batch_size,
+        threads=settings.embed_threads,
+    )
+
+
+def chroma_client_factory(settings: Settings) -> Any:
+    """A callable that opens the configured Chroma client (telemetry off in both modes)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        host, port, ssl = settings.chroma_host, settings.chroma_port, settings.chroma_ssl
+        return lambda: chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
+    path = settings.chroma_path
+    return lambda: chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+class Pipeline:
+    """The service's operations on one index, independent of how they are invoked."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: ChromaStore,
+        embedder: Embedder,
+        indexer: Indexer,
+        retriever: HybridRetriever,
+        answerer: ExtractiveAnswerer,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.indexer = indexer
+        self.retriever = retriever
+        self.answerer = answerer
+
+    def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
+        report = self.indexer.ingest_paths(paths, progress=progress)
+        if report.changed:
+            self.retriever.refresh(force=True)
+        return report
+
+    def ingest_articles(self, articles: list[Article]) -> IngestReport:
+        report = self.indexer.ingest(articles)
+        if report.changed:
+            self.retriever.refresh(force=True)
+        return report
+
+    def delete(self, article_id: str) -> None:
+        self.indexer.delete(article_id)
+        self.retriever.refresh(force=True)
+
+    def ask(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Answer:
+        """Answer one question from the index; raises InvalidQuestion for unusable input."""
+        question = " ".join(question.split())
+        if not question:
+            raise InvalidQuestion("question: must not be empty")
+        if len(question) > self.settings.max_question_chars:
+            raise InvalidQuestion(f"question: must be at most {self.settings.max_question_chars} characters long")
+        k = top_k or self.settings.top_k
+        if not 1 <= k <= self.settings.max_top_k:
+            raise InvalidQuestion(f"top_k: must be between 1 and {self.settings.max_top_k}")
+        started = time.perf_counter()
+        retrieval = self.retriever.retrieve(question, max(k, self.answerer.policy.passages), filters)
+        t_answer = time.perf_counter()
+        answer = self.answerer.answer(question, retrieval.question_vector, retrieval.hits, retrieval.snapshot)
+        done = time.perf_counter()
+        answer.retrieved = retrieval.hits[:k]
+        answer.timings_ms = {
+            **{key: round(value, 3) for key, value in retrieval.timings_ms.items()},
+            "answer": round((done - t_answer) * 1000, 3),
+            "total": round((done - started) * 1000, 3),
+        }
+        return answer
+
+    def documents(self) -> list[ArticleRecord]:
+        return sorted(self.store.article_records().values(), key=lambda r: r.id)
+
+    def document(self, article_id: str) -> ArticleRecord:
+        return self.store.get_article(article_id)
+
+    def is_empty(self) -> bool:
+        return self.store.count_chunks() == 0
+
+
+def build_pipeline(settings: Settings) -> Pipeline:
+    """Construct every component from settings. Opens no connection until first use."""
+    embedder = build_embedder(settings)
+    store = ChromaStore(chroma_client_factory(settings), settings.collection, embedder.dim)
+    prefix = make_prefix(settings.embed_prefix)
+    chunker = Chunker(
+        embedder.count_tokens,
+        max_tokens=min(settings.chunk_tokens, settings.embed_max_tokens),
+        overlap_sentences=settings.chunk_overlap_sentences,
+        prefix=prefix,
+    )
+    indexer = Indexer(store, embedder, chunker, prefix)
+    retriever = HybridRetriever(
+        store,
+        embedder,
+        candidates=settings.candidates,
+        rrf_k=settings.rrf_k,
+        dense_weight=settings.dense_weight,
+        lexical_weight=settings.lexical_weight,
+        refresh_seconds=settings.refresh_seconds,
+    )
+    answerer = ExtractiveAnswerer(AnswerPolicy(max_sentences=settings.answer_max_sentences))
+    return Pipeline(settings, store, embedder, indexer, retriever, answerer)

@@ -1,0 +1,169 @@
+"""Retrieval: dense (Chroma) and lexical (BM25) candidates fused by reciprocal rank fusion.
+
+Each replica keeps a snapshot of the visible chunks in memory (texts, sentence vectors and the
+BM25 index) and reloads it when the store's change token moves, so replicas sharing one Chroma
+server all see writes made through any of them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.embedding import Embedder
+from rag.errors import IndexNotReady
+from rag.lexical import LexicalIndex
+from rag.models import Filters, ScoredChunk
+from rag.storage import ChromaStore, StoredChunk, day_number
+from rag.text import terms
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything a replica holds in memory about one version of the index."""
+
+    token: str
+    chunks: list[StoredChunk]
+    by_id: dict[str, int]
+    lexical: LexicalIndex
+    chunk_terms: list[frozenset[str]]
+    article_terms: dict[str, frozenset[str]]
+    sources: np.ndarray
+    article_ids: np.ndarray
+    days: np.ndarray
+
+    @classmethod
+    def build(cls, token: str, chunks: list[StoredChunk]) -> Snapshot:
+        tokenised = [terms(f"{s.chunk.title}\n{s.chunk.text}") for s in chunks]
+        chunk_terms = [frozenset(t) for t in tokenised]
+        article_terms: dict[str, set[str]] = {}
+        for s, t in zip(chunks, chunk_terms, strict=True):
+            article_terms.setdefault(s.chunk.article_id, set()).update(t)
+        return cls(
+            token=token,
+            chunks=chunks,
+            by_id={s.chunk.id: i for i, s in enumerate(chunks)},
+            lexical=LexicalIndex(tokenised),
+            chunk_terms=chunk_terms,
+            article_terms={k: frozenset(v) for k, v in article_terms.items()},
+            sources=np.asarray([s.chunk.source for s in chunks], dtype=object),
+            article_ids=np.asarray([s.chunk.article_id for s in chunks], dtype=object),
+            days=np.asarray([day_number(s.chunk.published_at) if s.chunk.published_at else 0 for s in chunks]),
+        )
+
+    def mask(self, filters: Filters | None) -> np.ndarray | None:
+        """Which chunks pass `filters` (None: all of them)."""
+        if filters is None or filters.empty:
+            return None
+        keep = np.ones(len(self.chunks), dtype=bool)
+        if filters.sources:
+            keep &= np.isin(self.sources, list(filters.sources))
+        if filters.article_ids:
+            keep &= np.isin(self.article_ids, list(filters.article_ids))
+        if filters.date_from:
+            keep &= self.days >= day_number(filters.date_from)
+        if filters.date_to:
+            keep &= (self.days > 0) & (self.days <= day_number(filters.date_to))
+        return keep
+
+
+@dataclass(slots=True)
+class Retrieval:
+    """Ranked passages for one question, with the vectors and timings the answerer reuses."""
+
+    question_vector: np.ndarray
+    hits: list[ScoredChunk]
+    snapshot: Snapshot
+    timings_ms: dict[str, float]
+
+
+class HybridRetriever:
+    """Dense + BM25 with weighted reciprocal rank fusion."""
+
+    def __init__(
+        self,
+        store: ChromaStore,
+        embedder: Embedder,
+        candidates: int = 50,
+        rrf_k: int = 60,
+        dense_weight: float = 1.0,
+        lexical_weight: float = 1.0,
+        refresh_seconds: float = 2.0,
+    ) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._candidates = candidates
+        self._rrf_k = rrf_k
+        self._dense_weight = dense_weight
+        self._lexical_weight = lexical_weight
+        self._refresh_seconds = refresh_seconds
+        self._snapshot: Snapshot | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        return self._snapshot
+
+    def refresh(self, force: bool = False) -> Snapshot:
+        """Reload the in-memory snapshot if the store changed (checked at most every refresh_seconds)."""
+        now = time.monotonic()
+        current = self._snapshot
+        if not force and current is not None and now - self._checked_at < self._refresh_seconds:
+            return current
+        with self._lock:
+            if not force and self._snapshot is not None and now - self._checked_at < self._refresh_seconds:
+                return self._snapshot
+            token = self._store.generation()
+            if force or self._snapshot is None or token != self._snapshot.token:
+                self._snapshot = Snapshot.build(token, self._store.visible_chunks())
+            self._checked_at = time.monotonic()
+            return self._snapshot
+
+    def retrieve(self, question: str, top_k: int, filters: Filters | None = None) -> Retrieval:
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        snapshot = self.refresh()
+        if not snapshot.chunks:
+            raise IndexNotReady("the index is empty: ingest some articles first")
+        t1 = time.perf_counter()
+        vector = self._embedder.embed_queries([question])[0]
+        t2 = time.perf_counter()
+        dense = self._store.query(vector, self._candidates, filters)
+        dense_ids = [snapshot.by_id[i] for i, _ in dense if i in snapshot.by_id]
+        t3 = time.perf_counter()
+        lexical = [i for i, _ in snapshot.lexical.search(question, self._candidates, snapshot.mask(filters))]
+        t4 = time.perf_counter()
+        hits = self._fuse(snapshot, dense_ids, lexical, top_k)
+        t5 = time.perf_counter()
+        timings.update(
+            refresh=(t1 - t0) * 1000,
+            embed=(t2 - t1) * 1000,
+            dense=(t3 - t2) * 1000,
+            lexical=(t4 - t3) * 1000,
+            fuse=(t5 - t4) * 1000,
+        )
+        return Retrieval(vector, hits, snapshot, timings)
+
+    def _fuse(self, snapshot: Snapshot, dense: list[int], lexical: list[int], top_k: int) -> list[ScoredChunk]:
+        scores: dict[int, float] = {}
+        dense_rank = {idx: r for r, idx in enumerate(dense, start=1)}
+        lexical_rank = {idx: r for r, idx in enumerate(lexical, start=1)}
+        for ranks, weight in ((dense_rank, self._dense_weight), (lexical_rank, self._lexical_weight)):
+            for idx, rank in ranks.items():
+                scores[idx] = scores.get(idx, 0.0) + weight / (self._rrf_k + rank)
+        # Ties (same fused score) break by dense rank, then by position, so results are deterministic.
+        order = sorted(scores, key=lambda i: (-scores[i], dense_rank.get(i, 1 << 30), i))[:top_k]
+        return [
+            ScoredChunk(
+                chunk=snapshot.chunks[idx].chunk,
+                score=scores[idx],
+                rank=rank,
+                dense_rank=dense_rank.get(idx),
+                lexical_rank=lexical_rank.get(idx),
+            )
+            for rank, idx in enumerate(order, start=1)
+        ]

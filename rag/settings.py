@@ -1,0 +1,69 @@
+"""All configuration, read once from RAG_* environment variables at the edges (CLI, app, tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; components receive values from here through their constructors."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore", validate_default=True)
+
+    # Paths
+    data_dir: Path = Field(Path("data"), description="Where the embedded Chroma database lives.")
+    seeds_dir: Path = Field(Path("seeds"), description="Corpus ingested on first start.")
+    ingest_on_start: bool = Field(True, description="Ingest seeds_dir at start-up when the index is empty.")
+
+    # Chroma: embedded (PersistentClient under data_dir) unless chroma_host is set.
+    chroma_host: str | None = None
+    chroma_port: int = Field(8000, ge=1, le=65535)
+    chroma_ssl: bool = False
+    collection: str = Field("newsrag", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,40}[a-zA-Z0-9]$")
+
+    # Embeddings
+    embedder: Literal["minilm", "openai", "sentence-transformers"] = "minilm"
+    embed_model: str | None = Field(None, description="Model name for the openai / sentence-transformers embedders.")
+    embed_max_tokens: int = Field(256, ge=16, le=512)
+    embed_batch_size: int = Field(16, ge=1, le=256)
+    embed_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = one per core.")
+    embed_prefix: Literal["none", "title", "title_date"] = "title"
+    openai_api_key: str | None = Field(None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = None
+
+    # Chunking
+    chunk_tokens: int = Field(200, ge=32, le=512, description="Token budget of one chunk, title prefix included.")
+    chunk_overlap_sentences: int = Field(1, ge=0, le=5)
+
+    # Retrieval
+    top_k: int = Field(5, ge=1, le=50)
+    max_top_k: int = Field(50, ge=1, le=200)
+    candidates: int = Field(50, ge=1, le=500, description="Hits taken from each retriever before fusion.")
+    rrf_k: int = Field(60, ge=1)
+    dense_weight: float = Field(1.0, ge=0)
+    lexical_weight: float = Field(1.0, ge=0)
+    refresh_seconds: float = Field(2.0, ge=0, description="How often a replica checks the store for changes.")
+
+    # Answers
+    answer_max_sentences: int = Field(3, ge=1, le=10)
+    max_question_chars: int = Field(1000, ge=10, le=20000)
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Settings:
+        if self.top_k > self.max_top_k:
+            raise ValueError("top_k must not exceed max_top_k")
+        if self.embedder in ("openai", "sentence-transformers") and not self.embed_model:
+            raise ValueError(f"RAG_EMBED_MODEL is required with RAG_EMBEDDER={self.embedder}")
+        return self
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"

@@ -1,0 +1,336 @@
+"""Storage: chunks, article records and a change token in Chroma (embedded or a Chroma server).
+
+Chroma's default embedding function downloads a model at run time, so we always pass vectors
+and create collections with `embedding_function=None`.
+
+An article becomes visible in one step. Its new chunks are written first (content-derived ids,
+so a retry writes the same rows), then its record in the articles collection, which names the
+version (`content_hash`) that counts; only then are the old version's chunks deleted. Readers
+ignore chunks whose hash differs from their article's record, so a crash at any point leaves
+either the old or the new version visible, never half of one and never both; `repair()` clears
+what such a crash left behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from threading import Lock
+from typing import Any
+
+import numpy as np
+
+from rag.errors import DocumentNotFound, RagError, StoreUnavailable
+from rag.models import Article, ArticleRecord, Chunk, Filters, Span
+
+_PAGE = 2000
+_GENERATION_ID = "generation"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A chunk as read back from the store, with its sentence vectors (float32, normalised)."""
+
+    chunk: Chunk
+    sentence_vectors: np.ndarray
+
+
+def encode_spans(spans: Sequence[Span]) -> str:
+    return ",".join(f"{s.start}:{s.end}" for s in spans)
+
+
+def decode_spans(value: str) -> tuple[Span, ...]:
+    if not value:
+        return ()
+    return tuple(Span(int(a), int(b)) for a, b in (part.split(":") for part in value.split(",")))
+
+
+def encode_vectors(vectors: np.ndarray) -> str:
+    """int8 with one float16 scale per row: 4x smaller than float32, cosine error below 1e-3."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    scales = np.maximum(np.abs(vectors).max(axis=1), 1e-12) / 127.0
+    quantised = np.round(vectors / scales[:, None]).astype(np.int8)
+    header = np.asarray([vectors.shape[0], vectors.shape[1]], dtype=np.int32).tobytes()
+    return base64.b64encode(header + scales.astype(np.float16).tobytes() + quantised.tobytes()).decode("ascii")
+
+
+def decode_vectors(value: str) -> np.ndarray:
+    raw = base64.b64decode(value)
+    rows, dim = np.frombuffer(raw[:8], dtype=np.int32)
+    scales = np.frombuffer(raw[8 : 8 + 2 * rows], dtype=np.float16).astype(np.float32)
+    quantised = np.frombuffer(raw[8 + 2 * rows :], dtype=np.int8).reshape(rows, dim).astype(np.float32)
+    vectors = quantised * scales[:, None]
+    norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return (vectors / norms).astype(np.float32)
+
+
+def day_number(value: date) -> int:
+    """Dates as integers (20220613): Chroma compares numbers, not strings."""
+    return value.year * 10000 + value.month * 100 + value.day
+
+
+def _date_or_none(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _chunk_metadata(chunk: Chunk, sentence_vectors: np.ndarray) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "article_id": chunk.article_id,
+        "article_hash": chunk.article_hash,
+        "index": chunk.index,
+        "start": chunk.start,
+        "end": chunk.end,
+        "title": chunk.title,
+        "source": chunk.source,
+        "sentences": encode_spans(chunk.sentences),
+        "sentence_vectors": encode_vectors(sentence_vectors),
+    }
+    if chunk.published_at:
+        meta["published_at"] = chunk.published_at.isoformat()
+        meta["published_day"] = day_number(chunk.published_at)
+    if chunk.url:
+        meta["url"] = chunk.url
+    return meta
+
+
+def _chunk_from_row(chunk_id: str, text: str, meta: dict[str, Any]) -> StoredChunk:
+    chunk = Chunk(
+        id=chunk_id,
+        article_id=meta["article_id"],
+        article_hash=meta["article_hash"],
+        index=int(meta["index"]),
+        text=text,
+        start=int(meta["start"]),
+        end=int(meta["end"]),
+        sentences=decode_spans(meta.get("sentences", "")),
+        title=meta.get("title", ""),
+        source=meta.get("source", ""),
+        published_at=_date_or_none(meta.get("published_at")),
+        url=meta.get("url"),
+    )
+    return StoredChunk(chunk, decode_vectors(meta["sentence_vectors"]))
+
+
+def _article_metadata(article: Article, chunk_count: int) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "title": article.title,
+        "source": article.source,
+        "content_hash": article.content_hash,
+        "chunk_count": chunk_count,
+        "body": encode_spans(article.body),
+        "source_start": article.source_start,
+        "source_end": article.source_end,
+    }
+    if article.source_file:
+        meta["source_file"] = article.source_file
+    if article.published_at:
+        meta["published_at"] = article.published_at.isoformat()
+    if article.url:
+        meta["url"] = article.url
+    return meta
+
+
+def _record_from_row(article_id: str, meta: dict[str, Any], text: str | None = None) -> ArticleRecord:
+    return ArticleRecord(
+        id=article_id,
+        title=meta.get("title", ""),
+        source=meta.get("source", ""),
+        source_file=meta.get("source_file"),
+        published_at=_date_or_none(meta.get("published_at")),
+        url=meta.get("url"),
+        content_hash=meta.get("content_hash", ""),
+        chunk_count=int(meta.get("chunk_count", 0)),
+        text=text,
+    )
+
+
+def where_clause(filters: Filters | None) -> dict[str, Any] | None:
+    """The Chroma `where` for retrieval filters (None when unfiltered)."""
+    if filters is None or filters.empty:
+        return None
+    terms: list[dict[str, Any]] = []
+    if filters.sources:
+        terms.append({"source": {"$in": list(filters.sources)}})
+    if filters.article_ids:
+        terms.append({"article_id": {"$in": list(filters.article_ids)}})
+    if filters.date_from:
+        terms.append({"published_day": {"$gte": day_number(filters.date_from)}})
+    if filters.date_to:
+        terms.append({"published_day": {"$lte": day_number(filters.date_to)}})
+    return terms[0] if len(terms) == 1 else {"$and": terms}
+
+
+class ChromaStore:
+    """The three collections of one index: `<name>-chunks`, `<name>-articles`, `<name>-meta`.
+
+    The client is created on first use and again after a failure, so a Chroma server that was
+    down at start-up or restarted later is picked up without restarting the service.
+    """
+
+    def __init__(self, client_factory: Callable[[], Any], name: str, dim: int) -> None:
+        self._factory = client_factory
+        self._name = name
+        self._dim = dim
+        self._lock = Lock()
+        self._cols: tuple[Any, Any, Any] | None = None
+
+    @contextmanager
+    def _using(self) -> Iterator[tuple[Any, Any, Any]]:
+        try:
+            with self._lock:
+                if self._cols is None:
+                    client = self._factory()
+                    self._cols = tuple(  # type: ignore[assignment]
+                        client.get_or_create_collection(
+                            f"{self._name}-{kind}",
+                            configuration={"hnsw": {"space": "cosine"}},
+                            embedding_function=None,
+                        )
+                        for kind in ("chunks", "articles", "meta")
+                    )
+                cols = self._cols
+            assert cols is not None
+            yield cols
+        except RagError:
+            raise
+        except Exception as exc:  # any failure of the client means the store failed
+            with self._lock:
+                self._cols = None
+            raise StoreUnavailable(f"the vector store is unavailable: {type(exc).__name__}: {exc}") from exc
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers."""
+        with self._using() as (chunks, _, _):
+            chunks.count()
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def write_article(
+        self,
+        article: Article,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        sentence_vectors: Sequence[np.ndarray],
+    ) -> None:
+        """Make `article` (with these chunks) the visible version, atomically as seen by readers."""
+        article_vector = vectors.mean(axis=0)
+        article_vector = article_vector / max(float(np.linalg.norm(article_vector)), 1e-12)
+        with self._using() as (chunk_col, article_col, _):
+            if chunks:
+                chunk_col.upsert(
+                    ids=[c.id for c in chunks],
+                    embeddings=vectors.tolist(),
+                    documents=[c.text for c in chunks],
+                    metadatas=[_chunk_metadata(c, sv) for c, sv in zip(chunks, sentence_vectors, strict=True)],
+                )
+            article_col.upsert(
+                ids=[article.id],
+                embeddings=[article_vector.tolist()],
+                documents=[article.text],
+                metadatas=[_article_metadata(article, len(chunks))],
+            )
+            chunk_col.delete(
+                where={"$and": [{"article_id": article.id}, {"article_hash": {"$ne": article.content_hash}}]}
+            )
+
+    def delete_article(self, article_id: str) -> None:
+        """Remove an article: its record first (it disappears at once), then its chunks."""
+        with self._using() as (chunk_col, article_col, _):
+            if not article_col.get(ids=[article_id], include=[])["ids"]:
+                raise DocumentNotFound(f"no article with id {article_id!r}")
+            article_col.delete(ids=[article_id])
+            chunk_col.delete(where={"article_id": article_id})
+
+    def touch(self) -> str:
+        """Record that the index changed, so every replica reloads its lexical index."""
+        token = uuid.uuid4().hex
+        with self._using() as (_, _, meta_col):
+            meta_col.upsert(ids=[_GENERATION_ID], embeddings=[[1.0]], metadatas=[{"token": token}])
+        return token
+
+    def repair(self) -> int:
+        """Delete chunks no article record vouches for (left by a crash mid-write); returns how many."""
+        records = self.article_records()
+        removed = 0
+        with self._using() as (chunk_col, _, _):
+            stale: list[str] = []
+            for ids, metas in self._pages(chunk_col, include=["metadatas"]):
+                for chunk_id, meta in zip(ids, metas, strict=True):
+                    record = records.get(meta["article_id"])
+                    if record is None or record.content_hash != meta["article_hash"]:
+                        stale.append(chunk_id)
+            for b in range(0, len(stale), _PAGE):
+                chunk_col.delete(ids=stale[b : b + _PAGE])
+            removed = len(stale)
+        return removed
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def generation(self) -> str:
+        """The change token ('' for an index never written to)."""
+        with self._using() as (_, _, meta_col):
+            got = meta_col.get(ids=[_GENERATION_ID], include=["metadatas"])
+        metas = got.get("metadatas") or []
+        return str(metas[0].get("token", "")) if metas else ""
+
+    def count_chunks(self) -> int:
+        with self._using() as (chunk_col, _, _):
+            return int(chunk_col.count())
+
+    def article_records(self) -> dict[str, ArticleRecord]:
+        """Every article's record (no text), by id."""
+        out: dict[str, ArticleRecord] = {}
+        with self._using() as (_, article_col, _):
+            for ids, metas in self._pages(article_col, include=["metadatas"]):
+                for article_id, meta in zip(ids, metas, strict=True):
+                    out[article_id] = _record_from_row(article_id, meta)
+        return out
+
+    def get_article(self, article_id: str) -> ArticleRecord:
+        with self._using() as (_, article_col, _):
+            got = article_col.get(ids=[article_id], include=["metadatas", "documents"])
+        if not got["ids"]:
+            raise DocumentNotFound(f"no article with id {article_id!r}")
+        return _record_from_row(article_id, got["metadatas"][0], got["documents"][0])
+
+    def visible_chunks(self) -> list[StoredChunk]:
+        """All chunks of the visible article versions, in article and reading order."""
+        records = self.article_records()
+        out: list[StoredChunk] = []
+        with self._using() as (chunk_col, _, _):
+            for ids, metas, docs in self._pages(chunk_col, include=["metadatas", "documents"]):
+                for chunk_id, meta, doc in zip(ids, metas, docs, strict=True):
+                    record = records.get(meta["article_id"])
+                    if record is not None and record.content_hash == meta["article_hash"]:
+                        out.append(_chunk_from_row(chunk_id, doc, meta))
+        out.sort(key=lambda s: (s.chunk.article_id, s.chunk.index))
+        return out
+
+    def query(self, vector: np.ndarray, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+        """Nearest chunks as (chunk id, cosine similarity), best first."""
+        with self._using() as (chunk_col, _, _):
+            result = chunk_col.query(
+                query_embeddings=[vector.tolist()],
+                n_results=n,
+                where=where_clause(filters),
+                include=["distances"],
+            )
+        ids = result["ids"][0] if result["ids"] else []
+        distances = result["distances"][0] if result.get("distances") else []
+        return [(i, 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]
+
+    @staticmethod
+    def _pages(collection: Any, include: list[str]) -> Iterator[tuple[Any, ...]]:
+        offset = 0
+        while True:
+            got = collection.get(limit=_PAGE, offset=offset, include=include)
+            if not got["ids"]:
+                return
+            yield (got["ids"], *(got[key] for key in include))
+            if len(got["ids"]) < _PAGE:
+                return
+            offset += _PAGE

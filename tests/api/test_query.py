@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+PUTIN = "What did Putin say about China's 12-point plan?"
+
+
+def test_query_returns_a_cited_answer(client: TestClient) -> None:
+    response = client.post("/query", json={"question": PUTIN, "top_k": 5})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["answerable"] is True and body["mode"] == "extractive"
+    assert "basis" in body["answer"]
+    for c in body["citations"]:
+        assert f"[{c['n']}]" in body["answer"]
+        assert c["passage"][c["quote_start"] - c["start"] : c["quote_end"] - c["start"]] == c["quote"]
+        assert c["article_id"] and c["title"] and c["source"]
+    assert body["timings_ms"]["total"] > 0
+    assert body["retrieved"] is None
+
+
+def test_query_can_return_the_ranked_passages(client: TestClient) -> None:
+    body = client.post("/query", json={"question": PUTIN, "top_k": 7, "include_retrieved": True}).json()
+    assert [r["rank"] for r in body["retrieved"]] == list(range(1, 8))
+    assert all(r["dense_rank"] or r["lexical_rank"] for r in body["retrieved"])
+
+
+def test_unanswerable_question_says_so(client: TestClient) -> None:
+    body = client.post("/query", json={"question": "Who won the 2018 FIFA World Cup final?"}).json()
+    assert body["answerable"] is False and body["citations"] == []
+
+
+def test_filters_are_applied(client: TestClient) -> None:
+    source = "002_353d98a7930780b3.txt"
+    body = client.post(
+        "/query", json={"question": PUTIN, "filters": {"sources": [source]}, "include_retrieved": True}
+    ).json()
+    assert body["retrieved"] and all(c["source"] == source for c in body["citations"])
+
+
+BAD_BODIES = [
+    ({"question": ""}, "question"),
+    ({"question": "   \n\t "}, "question"),
+    ({"question": "x" * 1001}, "question"),
+    ({"question": 42}, "question"),
+    ({"question": ["a"]}, "question"),
+    ({}, "question"),
+    ({"question": "ok", "top_k": 0}, "top_k"),
+    ({"question": "ok", "top_k": 51}, "top_k"),
+    ({"question": "ok", "top_k": "five"}, "top_k"),
+    ({"question": "ok", "colour": "red"}, "colour"),
+    ({"question": "ok", "filters": {"date_from": "2023-02-01", "date_to": "2023-01-01"}}, "filters"),
+    ({"question": "ok", "filters": {"date_from": "yesterday"}}, "filters.date_from"),
+    ({"question": "ok", "filters": {"sources": "a.txt"}}, "filters.sources"),
+    ({"question": "ok", "filters": {"unknown": 1}}, "filters.unknown"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), BAD_BODIES)
+def test_bad_input_gets_a_422_problem_naming_the_field(client: TestClient, body: dict, field: str) -> None:
+    response = client.post("/query", json=body)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 422 and field in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"{not json", b"", b"null", b"[1,2]", b'"just a string"', '{"question": "caf\xe9"}'.encode("latin-1")],
+)
+def test_malformed_bodies_get_a_4xx_not_a_500(client: TestClient, raw: bytes) -> None:
+    response = client.post("/query", content=raw, headers={"content-type": "application/json"})
+    assert 400 <= response.status_code < 500
+    assert response.json()["detail"]
+
+
+def test_unknown_routes_and_methods_use_the_same_error_model(client: TestClient) -> None:
+    missing = client.get("/nope")
+    assert missing.status_code == 404 and missing.json()["title"] == "Not Found"
+    wrong = client.get("/query")
+    assert wrong.status_code == 405 and wrong.headers["content-type"] == "application/problem+json"

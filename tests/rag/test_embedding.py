@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag.embedding import MiniLMEmbedder
+
+
+@pytest.fixture(scope="module")
+def embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder(batch_size=4)
+
+
+def test_vectors_are_real_normalised_and_384_wide(embedder: MiniLMEmbedder) -> None:
+    vectors = embedder.embed_queries(["Putin met Xi in Moscow.", "Gas exports rose."])
+    assert vectors.shape == (2, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(vectors[0], vectors[1])
+
+
+def test_a_paraphrase_is_closer_than_unrelated_text(embedder: MiniLMEmbedder) -> None:
+    a, b, c = embedder.embed_queries(
+        [
+            "Russia became one of China's biggest oil suppliers.",
+            "China now buys much of its crude oil from Russia.",
+            "The football team won the championship on penalties.",
+        ]
+    )
+    assert a @ b > a @ c + 0.3
+
+
+def test_batching_and_padding_do_not_change_vectors(embedder: MiniLMEmbedder) -> None:
+    texts = ["short", "a somewhat longer sentence about natural gas pipelines to China", "mid length text here"] * 3
+    together = embedder.embed_queries(texts)
+    alone = np.stack([embedder.embed_queries([t])[0] for t in texts])
+    assert np.allclose(together, alone, atol=2e-3)
+
+
+def test_long_text_is_truncated_at_256_not_128_tokens(embedder: MiniLMEmbedder) -> None:
+    head = "word " * 150
+    a = embedder.embed_queries([head + "pipelines gas energy exports " * 20])[0]
+    b = embedder.embed_queries([head + "football tennis cricket golf " * 20])[0]
+    assert float(a @ b) < 0.995  # text past token 128 still shapes the vector
+    assert embedder.count_tokens([head])[0] == 150
+
+
+def test_passage_sentence_vectors_match_their_own_embeddings(embedder: MiniLMEmbedder) -> None:
+    text = "Putin praised the plan. The pipeline runs via Mongolia."
+    spans = [(0, 23), (24, len(text))]
+    [pv] = embedder.embed_passages([text], [spans])
+    alone = embedder.embed_queries([text[s:e] for s, e in spans])
+    assert np.allclose(pv.sentences, alone, atol=2e-3)
+    assert pv.passage.shape == (384,)

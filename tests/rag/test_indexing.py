@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.pipeline import Pipeline, build_pipeline
+from tests.conftest import SEEDS, make_settings
+
+
+@pytest.fixture()
+def fresh(tmp_path: Path) -> tuple[Pipeline, Path]:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEEDS, corpus)
+    return build_pipeline(make_settings(tmp_path / "data", seeds_dir=corpus)), corpus
+
+
+def chunk_rows(pipeline: Pipeline) -> dict[str, dict]:
+    with pipeline.store._using() as (chunks, _, _):
+        got = chunks.get(include=["metadatas", "documents"])
+    return {i: {"meta": m, "text": d} for i, m, d in zip(got["ids"], got["metadatas"], got["documents"], strict=True)}
+
+
+def test_ingesting_the_same_files_twice_adds_nothing(fresh: tuple[Pipeline, Path]) -> None:
+    pipeline, corpus = fresh
+    first = pipeline.ingest([corpus])
+    rows = chunk_rows(pipeline)
+    second = pipeline.ingest([corpus])
+    assert (first.added, first.chunks) == (7, len(rows))
+    assert (second.added, second.updated, second.unchanged, second.chunks) == (0, 0, 7, 0)
+    assert chunk_rows(pipeline).keys() == rows.keys()
+
+
+def test_a_changed_article_replaces_its_chunks(fresh: tuple[Pipeline, Path]) -> None:
+    pipeline, corpus = fresh
+    pipeline.ingest([corpus])
+    before = chunk_rows(pipeline)
+    path = corpus / "003_99b702be79d94449.txt"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("stable as mountains", "steady as the Urals"), encoding="utf-8"
+    )
+    report = pipeline.ingest([corpus])
+    after = chunk_rows(pipeline)
+    assert (report.updated, report.unchanged) == (1, 6)
+    old = {i for i, r in before.items() if r["meta"]["article_id"] == "003_99b702be79d94449-1"}
+    new = {i for i, r in after.items() if r["meta"]["article_id"] == "003_99b702be79d94449-1"}
+    assert old and new and not old & new
+    texts = " ".join(r["text"] for r in after.values())
+    assert "steady as the Urals" in texts and "stable as mountains" not in texts
+    record = pipeline.store.get_article("003_99b702be79d94449-1")
+    assert record.chunk_count == len(new)
+    answer = pipeline.ask("How did Putin describe the partnership at Samarkand?")
+    assert "stable as mountains" not in answer.text
+
+
+def test_an_article_gone_from_its_file_is_removed(fresh: tuple[Pipeline, Path]) -> None:
+    pipeline, corpus = fresh
+    pipeline.ingest([corpus])
+    path = corpus / "001_7906c61ad8bc5696.txt"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text[: text.index("Keep reading")], encoding="utf-8")
+    report = pipeline.ingest([corpus])
+    assert report.removed == 1
+    ids = {r.id for r in pipeline.documents()}
+    assert "001_7906c61ad8bc5696-3" not in ids and "001_7906c61ad8bc5696-2" in ids
+    assert not [r for r in chunk_rows(pipeline).values() if r["meta"]["article_id"] == "001_7906c61ad8bc5696-3"]
+
+
+def test_chunks_left_by_an_interrupted_write_are_invisible_and_repaired(fresh: tuple[Pipeline, Path]) -> None:
+    pipeline, corpus = fresh
+    pipeline.ingest([corpus])
+    visible = len(pipeline.store.visible_chunks())
+    rows = chunk_rows(pipeline)
+    some_id, row = next(iter(rows.items()))
+    # What a crash between "write new chunks" and "write the article record" leaves behind:
+    # a chunk whose article version no record vouches for.
+    orphan = dict(row["meta"], article_hash="0" * 16)
+    with pipeline.store._using() as (chunks, _, _):
+        chunks.add(ids=["orphan-1"], embeddings=[[0.1] * 384], documents=[row["text"]], metadatas=[orphan])
+    assert len(pipeline.store.visible_chunks()) == visible
+    assert pipeline.store.repair() == 1
+    assert "orphan-1" not in chunk_rows(pipeline) and some_id in chunk_rows(pipeline)
+
+
+def test_deleting_an_article_removes_it_everywhere(fresh: tuple[Pipeline, Path]) -> None:
+    pipeline, corpus = fresh
+    pipeline.ingest([corpus])
+    pipeline.delete("002_353d98a7930780b3-1")
+    assert "002_353d98a7930780b3-1" not in {r.id for r in pipeline.documents()}
+    assert all(r["meta"]["article_id"] != "002_353d98a7930780b3-1" for r in chunk_rows(pipeline).values())
+    hits = pipeline.ask("Power of Siberia 2 pipeline via Mongolia", top_k=10).retrieved
+    assert all(h.chunk.article_id != "002_353d98a7930780b3-1" for h in hits)

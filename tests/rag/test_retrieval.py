@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from rag.models import Filters
+from rag.pipeline import Pipeline
+
+
+def test_hybrid_ranking_records_both_retrievers(pipeline: Pipeline) -> None:
+    result = pipeline.retriever.retrieve("Power of Siberia 2 pipeline through Mongolia", top_k=5)
+    top = result.hits[0]
+    assert "Power of Siberia 2" in top.chunk.text
+    assert top.dense_rank is not None and top.lexical_rank is not None
+    assert [h.rank for h in result.hits] == [1, 2, 3, 4, 5]
+    assert all(a.score >= b.score for a, b in zip(result.hits, result.hits[1:], strict=False))
+
+
+def test_lexical_retrieval_finds_rare_exact_terms(pipeline: Pipeline) -> None:
+    snapshot = pipeline.retriever.refresh()
+    hits = snapshot.lexical.search("Kishida", 3)
+    assert hits and "Kishida" in snapshot.chunks[hits[0][0]].chunk.text
+
+
+def test_filters_restrict_both_retrievers(pipeline: Pipeline) -> None:
+    only = "003_99b702be79d94449.txt"
+    result = pipeline.retriever.retrieve("What did Putin say about gas?", top_k=10, filters=Filters(sources=(only,)))
+    assert result.hits and all(h.chunk.source == only for h in result.hits)
+    ids = ("002_353d98a7930780b3-1",)
+    result = pipeline.retriever.retrieve("gas", top_k=10, filters=Filters(article_ids=ids))
+    assert result.hits and all(h.chunk.article_id == ids[0] for h in result.hits)
+
+
+def test_retrieval_is_deterministic(pipeline: Pipeline) -> None:
+    a = pipeline.retriever.retrieve("Xi on sanctions", top_k=10).hits
+    b = pipeline.retriever.retrieve("Xi on sanctions", top_k=10).hits
+    assert [h.chunk.id for h in a] == [h.chunk.id for h in b]

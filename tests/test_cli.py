@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.cli import main
+from tests.conftest import SEEDS
+
+
+def test_ingest_then_ask_prints_the_answer_and_numbered_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEEDS / "002_353d98a7930780b3.txt", corpus)
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RAG_SEEDS_DIR", str(corpus))
+    assert main(["ingest", str(corpus)]) == 0
+    assert "1 added" in capsys.readouterr().out
+    assert main(["ask", "How much gas would the Power of Siberia 2 pipeline deliver each year?"]) == 0
+    out = capsys.readouterr().out
+    assert "50 billion cubic metres" in out and "Sources:" in out and "[1]" in out
+    assert main(["ask", "--json", "Who won the 1966 football World Cup?"]) == 3
+    assert json.loads(capsys.readouterr().out)["answerable"] is False
+
+
+def test_cli_reports_bad_paths_and_settings_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
+    assert main(["ingest", str(tmp_path / "missing.txt")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    monkeypatch.setenv("RAG_TOP_K", "500")
+    assert main(["ask", "anything"]) == 2
+    assert "configuration error" in capsys.readouterr().err
+
+
+def test_help_lists_the_commands_the_readme_documents(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for command in ("ingest", "ask", "serve"):
+        assert command in out and f"rag {command}" in readme
