@@ -1,4 +1,4 @@
-"""Dependencies: the pipeline built at start-up, handed to routes through app.state."""
+"""Dependencies: the pipeline built at start-up and the key checks, handed to routes via app.state."""
 
 from __future__ import annotations
 
@@ -24,5 +24,15 @@ def get_ready_pipeline(request: Request) -> Pipeline:
     return pipeline
 
 
+def require_read(request: Request) -> None:
+    request.app.state.guard.check(request, write=False)
+
+
+def require_write(request: Request) -> None:
+    request.app.state.guard.check(request, write=True)
+
+
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
 ReadyPipelineDep = Annotated[Pipeline, Depends(get_ready_pipeline)]
+ReadAccess = Depends(require_read)
+WriteAccess = Depends(require_write)

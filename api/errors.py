@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.schemas import FieldError, Problem
+from api.schemas import UNION_TAGS, FieldError, Problem
 from rag import errors
 
 log = logging.getLogger("api")
@@ -38,7 +38,11 @@ def problem(
 
 
 def _field_name(loc: tuple[object, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    if parts and parts[0] in UNION_TAGS:
+        parts = parts[1:]
     return ".".join(parts) or "body"
 
 

@@ -14,6 +14,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
+from api.auth import KeyGuard
+from api.metrics import Metrics
+from api.middleware import RequestContext
 from api.routes import documents, health, query
 from rag import __version__
 from rag.errors import RagError
@@ -49,6 +52,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         app.state.pipeline = built
         app.state.ready = threading.Event()
         app.state.startup_error = None
+        app.state.guard = KeyGuard(settings.keys, settings.require_key_for_read, settings.rate_limit_per_minute)
         worker = threading.Thread(target=_warm_up, args=(app, built, settings), name="warm-up", daemon=True)
         worker.start()
         yield
@@ -61,6 +65,14 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         lifespan=lifespan,
     )
     errors.install(app)
+    app.state.metrics = Metrics()
+    app.add_middleware(
+        RequestContext,
+        metrics=app.state.metrics,
+        body_limit=lambda path: (
+            settings.max_upload_bytes + 65536 if path == "/documents/upload" else settings.max_body_bytes
+        ),
+    )
     app.include_router(query.router)
     app.include_router(documents.router)
     app.include_router(health.router)

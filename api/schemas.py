@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from rag.models import Answer, ArticleRecord, Citation, Filters, ScoredChunk
 
@@ -194,3 +203,58 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[FieldError] | None = None
+
+
+ARTICLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+class ArticleIn(Strict):
+    """One article to add or replace (same id, changed content = replace)."""
+
+    id: str = Field(..., pattern=ARTICLE_ID_PATTERN, description="Letters, digits and . _ : - (max 128).")
+    title: str = Field(..., min_length=1, max_length=500)
+    body: str = Field(..., min_length=1, max_length=2_000_000)
+    source: str = Field("api", min_length=1, max_length=200)
+    published_at: date | None = None
+    url: str | None = Field(None, max_length=2000, pattern=r"^https?://\S+$")
+
+    @field_validator("title", "body")
+    @classmethod
+    def _has_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty or only whitespace")
+        return value
+
+
+class ArticleBatch(Strict):
+    articles: list[ArticleIn] = Field(..., min_length=1, max_length=10000)
+
+
+def _document_kind(value: object) -> str:
+    return "batch" if isinstance(value, dict) and "articles" in value else "article"
+
+
+# One article, or {"articles": [...]}: told apart by the "articles" key, so errors name one shape.
+DocumentsIn = Annotated[
+    Annotated[ArticleIn, Tag("article")] | Annotated[ArticleBatch, Tag("batch")],
+    Discriminator(_document_kind),
+]
+UNION_TAGS = ("article", "batch")
+
+
+class IngestResult(BaseModel):
+    articles: int
+    added: int
+    updated: int
+    unchanged: int
+    removed: int
+    chunks: int
+    ids: list[str]
+
+
+class DocumentDetail(DocumentOut):
+    text: str = Field(description="The article text; citation offsets index into it.")
+
+    @classmethod
+    def of_record(cls, r: ArticleRecord) -> DocumentDetail:
+        return cls(**DocumentOut.of(r).model_dump(), text=r.text or "")

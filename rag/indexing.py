@@ -6,6 +6,7 @@ article replaces its old chunks; articles that vanished from a re-ingested file 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,9 @@ class Indexer:
         self._chunker = chunker
         self._prefix = prefix
         self._batch_chunks = batch_chunks
+        # One writer at a time per process: concurrent HTTP writes of the same article must not
+        # interleave their "write new, delete old" steps.
+        self._lock = threading.RLock()
 
     def ingest_paths(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
         """Ingest files and folders; a re-ingested file's vanished articles are deleted."""
@@ -94,6 +98,12 @@ class Indexer:
     ) -> IngestReport:
         """Add or replace `articles`. With `sync_files`, stored articles from those files that are
         not in `articles` are removed (the file no longer holds them)."""
+        with self._lock:
+            return self._ingest(articles, progress, sync_files)
+
+    def _ingest(
+        self, articles: Sequence[Article], progress: Progress | None, sync_files: set[str] | None
+    ) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport(articles=len(articles))
         self._store.repair()
@@ -130,8 +140,9 @@ class Indexer:
         return report
 
     def delete(self, article_id: str) -> None:
-        self._store.delete_article(article_id)
-        self._store.touch()
+        with self._lock:
+            self._store.delete_article(article_id)
+            self._store.touch()
 
     def _batches(self, articles: list[Article]) -> Iterable[list[tuple[Article, list[Chunk]]]]:
         """Groups of whole articles with about `batch_chunks` chunks, so the model sees full batches."""

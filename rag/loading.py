@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ _NOISE_LINE = re.compile(
 _LINK_LIST = re.compile(r"^list of (\d+) items")
 _TERMINAL = re.compile(r"[.!?…][\"”’')\]]*$")
 _TITLE_PREFIX = re.compile(r"^(?:Free to read|Exclusive|Opinion|Analysis|Watch|Live)\s*:\s*", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
 _OPENING_QUOTE = ('"', "“", "‘", "'", "«")
 
 
@@ -56,9 +58,24 @@ def read_text(path: Path) -> str:
 
 
 def normalise_text(text: str) -> str:
-    """Unify newlines and drop control characters, so offsets mean the same thing everywhere."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
-    return "".join(ch for ch in text if ch >= " " or ch in "\n\t")
+    """Unify newlines, compose Unicode (NFC) and drop control characters, so offsets mean the
+    same thing everywhere."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff"))
+    return _CONTROL.sub("", text)
+
+
+def decode_upload(raw: bytes) -> str:
+    """Text from uploaded bytes: UTF-8 (with or without BOM), else Windows-1252; binary is refused."""
+    if b"\x00" in raw:
+        raise InvalidDocument("the file is not text (it contains NUL bytes)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError as exc:
+            raise InvalidDocument("the file is neither UTF-8 nor Windows-1252 text") from exc
+    return normalise_text(text)
 
 
 def _classify(text: str) -> list[_Line]:
@@ -241,25 +258,33 @@ def parse_date(value: object) -> date | None:
         return None
 
 
+def parse_jsonl(text: str, name: str) -> Iterator[Article]:
+    """Articles of JSONL text: `id, title, source, published_at, url, body` per line."""
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise TypeError("a line must hold a JSON object")
+            yield article_from_body(
+                article_id=str(row["id"]),
+                title=str(row.get("title") or ""),
+                body=str(row.get("body") or row.get("text") or ""),
+                source=str(row.get("source") or name),
+                published_at=parse_date(row.get("published_at")),
+                url=row.get("url") or None,
+                source_file=name,
+            )
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InvalidDocument(f"{name} line {lineno}: not an article record ({exc})") from exc
+        except InvalidDocument as exc:
+            raise InvalidDocument(f"{name} line {lineno}: {exc}") from exc
+
+
 def load_jsonl(path: Path) -> Iterator[Article]:
-    """Articles of a JSONL corpus: `id, title, source, published_at, url, body` per line."""
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                yield article_from_body(
-                    article_id=str(row["id"]),
-                    title=str(row.get("title") or ""),
-                    body=str(row.get("body") or row.get("text") or ""),
-                    source=str(row.get("source") or path.name),
-                    published_at=parse_date(row.get("published_at")),
-                    url=row.get("url") or None,
-                    source_file=path.name,
-                )
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise InvalidDocument(f"{path.name} line {lineno}: not an article record ({exc})") from exc
+    """Articles of a JSONL corpus file."""
+    return parse_jsonl(read_text(path), path.name)
 
 
 def load_text_file(path: Path) -> list[Article]:

@@ -72,8 +72,8 @@ class Pipeline:
             self.retriever.refresh(force=True)
         return report
 
-    def ingest_articles(self, articles: list[Article]) -> IngestReport:
-        report = self.indexer.ingest(articles)
+    def ingest_articles(self, articles: list[Article], sync_files: set[str] | None = None) -> IngestReport:
+        report = self.indexer.ingest(articles, sync_files=sync_files)
         if report.changed:
             self.retriever.refresh(force=True)
         return report

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     # HTTP
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    api_keys: SecretStr = Field(
+        SecretStr(""), description="Comma-separated keys allowed to write; none configured = writes disabled."
+    )
+    require_key_for_read: bool = False
+    rate_limit_per_minute: int = Field(120, ge=0, description="Requests a minute per API key; 0 = unlimited.")
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest JSON request body.")
+    max_upload_bytes: int = Field(10 << 20, ge=1024, description="Largest uploaded corpus file.")
+    max_batch_articles: int = Field(100, ge=1, le=10000)
+    max_article_chars: int = Field(500_000, ge=100)
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
@@ -63,6 +72,10 @@ class Settings(BaseSettings):
         if self.embedder in ("openai", "sentence-transformers") and not self.embed_model:
             raise ValueError(f"RAG_EMBED_MODEL is required with RAG_EMBEDDER={self.embedder}")
         return self
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip())
 
     @property
     def chroma_path(self) -> Path:

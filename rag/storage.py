@@ -97,6 +97,17 @@ def _chunk_metadata(chunk: Chunk, sentence_vectors: np.ndarray) -> dict[str, Any
     return meta
 
 
+def _upsert_chunks(
+    collection: Any, chunks: Sequence[Chunk], vectors: np.ndarray, sentence_vectors: Sequence[np.ndarray]
+) -> None:
+    collection.upsert(
+        ids=[c.id for c in chunks],
+        embeddings=vectors.tolist(),
+        documents=[c.text for c in chunks],
+        metadatas=[_chunk_metadata(c, sv) for c, sv in zip(chunks, sentence_vectors, strict=True)],
+    )
+
+
 def _chunk_from_row(chunk_id: str, text: str, meta: dict[str, Any]) -> StoredChunk:
     chunk = Chunk(
         id=chunk_id,
@@ -221,12 +232,7 @@ class ChromaStore:
         article_vector = article_vector / max(float(np.linalg.norm(article_vector)), 1e-12)
         with self._using() as (chunk_col, article_col, _):
             if chunks:
-                chunk_col.upsert(
-                    ids=[c.id for c in chunks],
-                    embeddings=vectors.tolist(),
-                    documents=[c.text for c in chunks],
-                    metadatas=[_chunk_metadata(c, sv) for c, sv in zip(chunks, sentence_vectors, strict=True)],
-                )
+                _upsert_chunks(chunk_col, chunks, vectors, sentence_vectors)
             article_col.upsert(
                 ids=[article.id],
                 embeddings=[article_vector.tolist()],
@@ -236,6 +242,16 @@ class ChromaStore:
             chunk_col.delete(
                 where={"$and": [{"article_id": article.id}, {"article_hash": {"$ne": article.content_hash}}]}
             )
+            # Another replica writing the same article at the same moment may have deleted our
+            # chunks as "old" before its own record was overwritten by ours: put them back.
+            if chunks:
+                mine = chunk_col.get(
+                    where={"$and": [{"article_id": article.id}, {"article_hash": article.content_hash}]}, include=[]
+                )
+                if len(mine["ids"]) < len(chunks):
+                    record = article_col.get(ids=[article.id], include=["metadatas"])
+                    if record["ids"] and record["metadatas"][0].get("content_hash") == article.content_hash:
+                        _upsert_chunks(chunk_col, chunks, vectors, sentence_vectors)
 
     def delete_article(self, article_id: str) -> None:
         """Remove an article: its record first (it disappears at once), then its chunks."""

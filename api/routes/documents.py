@@ -1,17 +1,119 @@
-"""GET /documents: what is in the index."""
+"""/documents: list, read, add, upload, replace and delete articles."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
+from pathlib import PurePath
+from typing import Annotated
 
-from api.deps import ReadyPipelineDep
-from api.schemas import DocumentList, DocumentOut, Problem
+from fastapi import APIRouter, File, HTTPException, Path, Request, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ReadAccess, ReadyPipelineDep, WriteAccess
+from api.schemas import (
+    ARTICLE_ID_PATTERN,
+    ArticleBatch,
+    DocumentDetail,
+    DocumentList,
+    DocumentOut,
+    DocumentsIn,
+    IngestResult,
+    Problem,
+)
+from rag.errors import InvalidDocument
+from rag.indexing import IngestReport
+from rag.loading import article_from_body, decode_upload, parse_jsonl, split_articles
 
 router = APIRouter(tags=["documents"])
 
+_READ_ERRORS = {401: {"model": Problem}, 403: {"model": Problem}, 503: {"model": Problem}}
+_WRITE_ERRORS = {**_READ_ERRORS, 413: {"model": Problem}, 422: {"model": Problem}, 429: {"model": Problem}}
+_UPLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.(txt|jsonl)$")
 
-@router.get("/documents", response_model=DocumentList, responses={503: {"model": Problem}})  # type: ignore[arg-type]
+ArticleId = Annotated[str, Path(pattern=ARTICLE_ID_PATTERN, description="An article id from GET /documents.")]
+
+
+def _result(report: IngestReport, ids: list[str]) -> IngestResult:
+    return IngestResult(
+        articles=report.articles,
+        added=report.added,
+        updated=report.updated,
+        unchanged=report.unchanged,
+        removed=report.removed,
+        chunks=report.chunks,
+        ids=ids,
+    )
+
+
+@router.get("/documents", response_model=DocumentList, responses=_READ_ERRORS, dependencies=[ReadAccess])  # type: ignore[arg-type]
 def list_documents(pipeline: ReadyPipelineDep) -> DocumentList:
     """The ingested articles with their chunk counts."""
     docs = [DocumentOut.of(r) for r in pipeline.documents()]
     return DocumentList(count=len(docs), documents=docs)
+
+
+@router.get(
+    "/documents/{article_id}",
+    response_model=DocumentDetail,
+    responses={**_READ_ERRORS, 404: {"model": Problem}},  # type: ignore[dict-item]
+    dependencies=[ReadAccess],
+)
+def get_document(article_id: ArticleId, pipeline: ReadyPipelineDep) -> DocumentDetail:
+    """One article with its full text (citation offsets index into `text`)."""
+    return DocumentDetail.of_record(pipeline.document(article_id))
+
+
+@router.post("/documents", response_model=IngestResult, responses=_WRITE_ERRORS, dependencies=[WriteAccess])  # type: ignore[arg-type]
+def add_documents(body: DocumentsIn, request: Request, pipeline: ReadyPipelineDep) -> IngestResult:
+    """Add one article or a batch; posting an existing id with changed content replaces it."""
+    items = body.articles if isinstance(body, ArticleBatch) else [body]
+    settings = request.app.state.settings
+    if len(items) > settings.max_batch_articles:
+        raise InvalidDocument(f"articles: at most {settings.max_batch_articles} articles per request")
+    articles = []
+    for item in items:
+        if len(item.body) > settings.max_article_chars:
+            raise InvalidDocument(f"body: article {item.id!r} is longer than {settings.max_article_chars} characters")
+        articles.append(article_from_body(item.id, item.title, item.body, item.source, item.published_at, item.url))
+    report = pipeline.ingest_articles(articles)
+    return _result(report, [a.id for a in articles])
+
+
+@router.post("/documents/upload", response_model=IngestResult, responses=_WRITE_ERRORS, dependencies=[WriteAccess])  # type: ignore[arg-type]
+async def upload_documents(
+    request: Request, pipeline: ReadyPipelineDep, file: Annotated[UploadFile, File(description="A .txt or .jsonl file")]
+) -> IngestResult:
+    """Upload a plain-text file (one or more articles) or a JSONL corpus. Re-uploading a file
+    with the same name replaces its articles and removes those it no longer holds."""
+    name = PurePath(file.filename or "").name
+    if not _UPLOAD_NAME.match(name):
+        raise InvalidDocument("file: the name must be letters, digits, . _ - and end in .txt or .jsonl")
+    limit = request.app.state.settings.max_upload_bytes
+    raw = await file.read(limit + 1)
+    if len(raw) > limit:
+        raise HTTPException(413, f"file: larger than the {limit}-byte upload limit")
+    text = decode_upload(raw)
+    if name.endswith(".jsonl"):
+        articles = list(parse_jsonl(text, name))
+    else:
+        articles = split_articles(text, file_id=PurePath(name).stem, source=name, source_file=name)
+    if not articles:
+        raise InvalidDocument("file: no article text found")
+    bad = next((a.id for a in articles if not re.match(ARTICLE_ID_PATTERN, a.id)), None)
+    if bad is not None:
+        raise InvalidDocument(f"file: article id {bad[:80]!r} must be letters, digits and . _ : - (max 128)")
+
+    report = await run_in_threadpool(pipeline.ingest_articles, articles, {name})
+    return _result(report, [a.id for a in articles])
+
+
+@router.delete(
+    "/documents/{article_id}",
+    status_code=204,
+    responses={**_WRITE_ERRORS, 404: {"model": Problem}},  # type: ignore[dict-item]
+    dependencies=[WriteAccess],
+)
+def delete_document(article_id: ArticleId, pipeline: ReadyPipelineDep) -> Response:
+    """Remove an article and all its chunks."""
+    pipeline.delete(article_id)
+    return Response(status_code=204)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
+from api.metrics import CONTENT_TYPE
 from api.schemas import Health
 from rag.errors import RagError
 
@@ -26,3 +27,12 @@ def health(request: Request) -> JSONResponse:
     articles = len(snapshot.article_terms)
     body = Health(status="ready", articles=articles, chunks=len(snapshot.chunks))
     return JSONResponse(body.model_dump(), status_code=200)
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
+def metrics(request: Request) -> Response:
+    """Prometheus metrics: request counts and latency histograms by route, index size."""
+    snapshot = request.app.state.pipeline.retriever.snapshot
+    articles = len(snapshot.article_terms) if snapshot else None
+    chunks = len(snapshot.chunks) if snapshot else None
+    return Response(request.app.state.metrics.render(articles, chunks), media_type=CONTENT_TYPE)

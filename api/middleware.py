@@ -1,0 +1,116 @@
+"""ASGI middleware: request ids, access logs with timings, metrics, and the request body limit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from api.metrics import Metrics
+
+log = logging.getLogger("newsrag.access")
+
+Scope = dict[str, Any]
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _problem_bytes(status: int, title: str, detail: str) -> bytes:
+    return json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+
+
+async def _send_problem(send: Callable[..., Any], status: int, title: str, detail: str, request_id: str) -> None:
+    body = _problem_bytes(status, title, detail)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestContext:
+    """Gives every response an X-Request-ID, logs one JSON line per request, counts it, and
+    refuses bodies over the limit (413) before the app reads them."""
+
+    def __init__(self, app: Any, metrics: Metrics, body_limit: Callable[[str], int]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.body_limit = body_limit
+
+    async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        started = time.perf_counter()
+        status = {"code": 500, "started": False}
+        limit = self.body_limit(scope["path"])
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                status["started"] = True
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        received = 0
+
+        async def receive_wrapper() -> dict[str, Any]:
+            nonlocal received
+            message: dict[str, Any] = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            declared = headers.get(b"content-length")
+            if declared is not None and (not declared.isdigit() or int(declared) > limit):
+                code = 413 if declared.isdigit() else 400
+                title = "Content Too Large" if code == 413 else "Bad Request"
+                detail = f"the request body is larger than {limit} bytes" if code == 413 else "bad Content-Length"
+                status["code"] = code
+                await _send_problem(send, code, title, detail, request_id)
+            else:
+                await self.app(scope, receive_wrapper, send_wrapper)
+        except _TooLarge:
+            status["code"] = 413
+            if not status["started"]:
+                await _send_problem(
+                    send, 413, "Content Too Large", f"the request body is larger than {limit} bytes", request_id
+                )
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.observe(scope["method"], route, status["code"], elapsed)
+            log.info(
+                json.dumps(
+                    {
+                        "event": "request",
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status["code"],
+                        "duration_ms": round(elapsed * 1000, 2),
+                    }
+                )
+            )
