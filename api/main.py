@@ -17,6 +17,7 @@ from api import errors
 from api.auth import KeyGuard
 from api.metrics import Metrics
 from api.middleware import RequestContext
+from api.openapi import install_openapi
 from api.routes import documents, health, query
 from rag import __version__
 from rag.errors import RagError
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         lifespan=lifespan,
     )
     errors.install(app)
+    install_openapi(app)
     app.state.metrics = Metrics()
     app.add_middleware(
         RequestContext,

@@ -18,7 +18,7 @@ from pydantic import (
 
 from rag.models import Answer, ArticleRecord, Citation, Filters, ScoredChunk
 
-MAX_QUESTION_CHARS = 20000  # hard cap; RAG_MAX_QUESTION_CHARS (default 1000) is enforced too
+MAX_QUESTION_CHARS = 1000  # RAG_MAX_QUESTION_CHARS may lower it
 MAX_TOP_K = 50
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -54,7 +54,9 @@ class QueryFilters(Strict):
 class QueryRequest(Strict):
     question: str = Field(
         ...,
+        min_length=1,
         max_length=MAX_QUESTION_CHARS,
+        pattern=r"\S",
         description="A question in plain language.",
         examples=["What did Putin say about China's 12-point plan?"],
     )

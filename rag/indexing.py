@@ -73,7 +73,7 @@ class Indexer:
     ) -> None:
         self._store = store
         self._embedder = embedder
-        self._chunker = chunker
+        self.chunker = chunker
         self._prefix = prefix
         self._batch_chunks = batch_chunks
         # One writer at a time per process: concurrent HTTP writes of the same article must not
@@ -149,7 +149,7 @@ class Indexer:
         batch: list[tuple[Article, list[Chunk]]] = []
         size = 0
         for article in articles:
-            chunks = self._chunker.split(article)
+            chunks = self.chunker.split(article)
             batch.append((article, chunks))
             size += len(chunks)
             if size >= self._batch_chunks:

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
 
     # Answers
     answer_max_sentences: int = Field(3, ge=1, le=10)
-    max_question_chars: int = Field(1000, ge=10, le=20000)
+    max_question_chars: int = Field(1000, ge=10, le=1000)
 
     # HTTP
     host: str = "127.0.0.1"
