@@ -13,7 +13,7 @@ RUN pip install --no-cache-dir . \
     && useradd --create-home --uid 10001 app \
     && mkdir -p /data && chown app:app /data
 
-USER app
+USER 10001
 EXPOSE 8000
 VOLUME ["/data"]
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.schemas import UNION_TAGS, FieldError, Problem
 from rag import errors
 
-log = logging.getLogger("api")
+log = logging.getLogger("newsrag.api")
 
 PROBLEM_JSON = "application/problem+json"
 

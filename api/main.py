@@ -24,7 +24,7 @@ from rag.errors import RagError
 from rag.pipeline import Pipeline, build_pipeline
 from rag.settings import Settings
 
-log = logging.getLogger("api")
+log = logging.getLogger("newsrag.api")
 
 
 def _warm_up(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:

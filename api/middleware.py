@@ -102,8 +102,12 @@ class RequestContext:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             self.metrics.observe(scope["method"], route, status["code"], elapsed)
             log.info(
-                json.dumps(
-                    {
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status["code"],
+                extra={
+                    "fields": {
                         "event": "request",
                         "request_id": request_id,
                         "method": scope["method"],
@@ -112,5 +116,5 @@ class RequestContext:
                         "status": status["code"],
                         "duration_ms": round(elapsed * 1000, 2),
                     }
-                )
+                },
             )

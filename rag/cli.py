@@ -82,9 +82,12 @@ def _ask(settings: Settings, question: str, top_k: int | None, as_json: bool) ->
 def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     import uvicorn
 
+    from api.logs import log_config
     from api.main import create_app
 
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+    uvicorn.run(
+        create_app(settings), host=host or settings.host, port=port or settings.port, log_config=log_config("info")
+    )
     return 0
 
 

@@ -83,6 +83,9 @@ class Indexer:
     def ingest_paths(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
         """Ingest files and folders; a re-ingested file's vanished articles are deleted."""
         files = corpus_files(paths)
+        # A bulk ingest is the natural moment to clear what an interrupted one left behind
+        # (invisible to readers either way); single HTTP writes skip this full scan.
+        self._store.repair()
         articles: list[Article] = []
         for path in files:
             articles.extend(load_file(path))
@@ -106,7 +109,6 @@ class Indexer:
     ) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport(articles=len(articles))
-        self._store.repair()
         stored = self._store.article_records()
         pending: list[Article] = []
         seen: set[str] = set()
