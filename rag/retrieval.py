@@ -7,6 +7,7 @@ server all see writes made through any of them.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ class Snapshot:
 
     token: str
     chunks: list[StoredChunk]
+    tokenised: list[tuple[str, ...]]
     by_id: dict[str, int]
     lexical: LexicalIndex
     chunk_terms: list[frozenset[str]]
@@ -36,8 +38,10 @@ class Snapshot:
     days: np.ndarray
 
     @classmethod
-    def build(cls, token: str, chunks: list[StoredChunk]) -> Snapshot:
-        tokenised = [terms(f"{s.chunk.title}\n{s.chunk.text}") for s in chunks]
+    def build(cls, token: str, chunks: list[StoredChunk], tokenised: list[tuple[str, ...]] | None = None) -> Snapshot:
+        """A snapshot of `chunks`; `tokenised` (their terms, same order) saves re-tokenising."""
+        if tokenised is None:
+            tokenised = [tuple(sys.intern(t) for t in terms(f"{s.chunk.title}\n{s.chunk.text}")) for s in chunks]
         chunk_terms = [frozenset(t) for t in tokenised]
         article_terms: dict[str, set[str]] = {}
         for s, t in zip(chunks, chunk_terms, strict=True):
@@ -45,6 +49,7 @@ class Snapshot:
         return cls(
             token=token,
             chunks=chunks,
+            tokenised=tokenised,
             by_id={s.chunk.id: i for i, s in enumerate(chunks)},
             lexical=LexicalIndex(tokenised),
             chunk_terms=chunk_terms,
@@ -53,6 +58,27 @@ class Snapshot:
             article_ids=np.asarray([s.chunk.article_id for s in chunks], dtype=object),
             days=np.asarray([day_number(s.chunk.published_at) if s.chunk.published_at else 0 for s in chunks]),
         )
+
+    @classmethod
+    def load(cls, store: ChromaStore, token: str, previous: Snapshot | None = None) -> Snapshot:
+        """The store's visible chunks. With a `previous` snapshot only the articles whose version
+        changed are fetched and tokenised; the rest is reused."""
+        records = store.article_records()
+        if previous is None:
+            return cls.build(token, store.visible_chunks(records))
+        known = {s.chunk.article_id: s.chunk.article_hash for s in previous.chunks}
+        changed = [aid for aid, r in records.items() if known.get(aid) != r.content_hash]
+        kept = [
+            (s, t)
+            for s, t in zip(previous.chunks, previous.tokenised, strict=True)
+            if (r := records.get(s.chunk.article_id)) is not None and r.content_hash == s.chunk.article_hash
+        ]
+        fresh = store.visible_chunks(records, changed) if changed else []
+        fresh_terms = [tuple(sys.intern(t) for t in terms(f"{s.chunk.title}\n{s.chunk.text}")) for s in fresh]
+        merged = sorted(
+            [*kept, *zip(fresh, fresh_terms, strict=True)], key=lambda p: (p[0].chunk.article_id, p[0].chunk.index)
+        )
+        return cls.build(token, [p[0] for p in merged], [p[1] for p in merged])
 
     def mask(self, filters: Filters | None) -> np.ndarray | None:
         """Which chunks pass `filters` (None: all of them)."""
@@ -119,7 +145,7 @@ class HybridRetriever:
                 return self._snapshot
             token = self._store.generation()
             if force or self._snapshot is None or token != self._snapshot.token:
-                self._snapshot = Snapshot.build(token, self._store.visible_chunks())
+                self._snapshot = Snapshot.load(self._store, token, previous=self._snapshot)
             self._checked_at = time.monotonic()
             return self._snapshot
 

@@ -313,18 +313,33 @@ class ChromaStore:
             raise DocumentNotFound(f"no article with id {article_id!r}")
         return _record_from_row(article_id, got["metadatas"][0], got["documents"][0])
 
-    def visible_chunks(self) -> list[StoredChunk]:
-        """All chunks of the visible article versions, in article and reading order."""
-        records = self.article_records()
+    def visible_chunks(
+        self, records: dict[str, ArticleRecord] | None = None, article_ids: Sequence[str] | None = None
+    ) -> list[StoredChunk]:
+        """Chunks of the visible article versions (of `article_ids` only, if given), in article and
+        reading order. `records` saves re-reading the article records when the caller has them."""
+        records = self.article_records() if records is None else records
         out: list[StoredChunk] = []
         with self._using() as (chunk_col, _, _):
-            for ids, metas, docs in self._pages(chunk_col, include=["metadatas", "documents"]):
+            if article_ids is None:
+                pages: Iterator[tuple[Any, ...]] = self._pages(chunk_col, include=["metadatas", "documents"])
+            else:
+                pages = self._pages_of(chunk_col, list(article_ids))
+            for ids, metas, docs in pages:
                 for chunk_id, meta, doc in zip(ids, metas, docs, strict=True):
                     record = records.get(meta["article_id"])
                     if record is not None and record.content_hash == meta["article_hash"]:
                         out.append(_chunk_from_row(chunk_id, doc, meta))
         out.sort(key=lambda s: (s.chunk.article_id, s.chunk.index))
         return out
+
+    @staticmethod
+    def _pages_of(collection: Any, article_ids: list[str]) -> Iterator[tuple[Any, ...]]:
+        for b in range(0, len(article_ids), 200):
+            got = collection.get(
+                where={"article_id": {"$in": article_ids[b : b + 200]}}, include=["metadatas", "documents"]
+            )
+            yield got["ids"], got["metadatas"], got["documents"]
 
     def query(self, vector: np.ndarray, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """Nearest chunks as (chunk id, cosine similarity), best first."""

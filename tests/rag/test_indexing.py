@@ -91,3 +91,22 @@ def test_deleting_an_article_removes_it_everywhere(fresh: tuple[Pipeline, Path])
     assert all(r["meta"]["article_id"] != "002_353d98a7930780b3-1" for r in chunk_rows(pipeline).values())
     hits = pipeline.ask("Power of Siberia 2 pipeline via Mongolia", top_k=10).retrieved
     assert all(h.chunk.article_id != "002_353d98a7930780b3-1" for h in hits)
+
+
+def test_an_incremental_refresh_equals_a_full_reload(fresh: tuple[Pipeline, Path]) -> None:
+    from rag.retrieval import Snapshot
+
+    pipeline, corpus = fresh
+    pipeline.ingest([corpus])
+    before = pipeline.retriever.refresh(force=True)
+    path = corpus / "000_26e4b23e68a8d043.txt"
+    path.write_text(path.read_text(encoding="utf-8").replace("98 billion", "99 billion"), encoding="utf-8")
+    pipeline.ingest([corpus])
+    pipeline.delete("003_99b702be79d94449-1")
+    incremental = pipeline.retriever.refresh(force=True)
+    full = Snapshot.load(pipeline.store, incremental.token)
+    assert incremental is not before
+    assert [s.chunk.id for s in incremental.chunks] == [s.chunk.id for s in full.chunks]
+    assert incremental.tokenised == full.tokenised
+    assert "003_99b702be79d94449-1" not in incremental.article_terms
+    assert any("99 billion" in s.chunk.text for s in incremental.chunks)
