@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from rag.indexing import IngestReport
 from rag.models import Answer, ArticleRecord, Citation, Filters, ScoredChunk
 
 MAX_QUESTION_CHARS = 1000  # RAG_MAX_QUESTION_CHARS may lower it
@@ -252,6 +253,18 @@ class IngestResult(BaseModel):
     removed: int
     chunks: int
     ids: list[str]
+
+    @classmethod
+    def of(cls, report: IngestReport, ids: list[str]) -> IngestResult:
+        return cls(
+            articles=report.articles,
+            added=report.added,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            removed=report.removed,
+            chunks=report.chunks,
+            ids=ids,
+        )
 
 
 class DocumentDetail(DocumentOut):

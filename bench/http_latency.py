@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 
 import httpx
+
+from bench.service import rss_mb, running_service
 
 QUESTIONS = [
     "What did Putin say about China's 12-point plan?",
@@ -26,20 +26,6 @@ QUESTIONS = [
     "What did the US State Department say about China's alignment with Russia?",
     "Who won the 2018 World Cup?",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def load(url: str, concurrency: int, seconds: float) -> tuple[list[float], int]:
@@ -79,24 +65,8 @@ def main() -> int:
     parser.add_argument("--data-dir", default=None, help="an existing index (default: fresh, seeds)")
     args = parser.parse_args()
 
-    port = free_port()
-    env = {**os.environ, "RAG_DATA_DIR": args.data_dir or tempfile.mkdtemp(prefix="newsrag-http-")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                print("server did not become ready", file=sys.stderr)
-                return 1
-            time.sleep(0.2)
+    env = {"RAG_DATA_DIR": args.data_dir or tempfile.mkdtemp(prefix="newsrag-http-")}
+    with running_service(env, timeout=600) as (url, server):
         for question in QUESTIONS:  # warm-up
             httpx.post(f"{url}/query", json={"question": question}, timeout=30)
         rss_start = rss_mb(server.pid)
@@ -110,9 +80,6 @@ def main() -> int:
                 f"{pct(latencies, 0.95):.1f} | {pct(latencies, 0.99):.1f} | {errors} |"
             )
         print(f"server RSS after the run: {rss_mb(server.pid):.0f} MB")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     return 0
 
 

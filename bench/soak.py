@@ -12,14 +12,13 @@ import argparse
 import asyncio
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
+
+from bench.service import rss_mb, running_service
 
 QUESTIONS = [
     "What did Putin say about China's 12-point plan?",
@@ -29,19 +28,6 @@ QUESTIONS = [
     "What did the White House say about China's position?",
 ]
 KEY = "soak-key"
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def worker(
@@ -104,30 +90,11 @@ def main() -> int:
     parser.add_argument("--write-share", type=float, default=0.1)
     args = parser.parse_args()
 
-    port = free_port()
     data = tempfile.mkdtemp(prefix="newsrag-soak-")
-    env = {**os.environ, "RAG_DATA_DIR": data, "RAG_API_KEYS": KEY, "RAG_RATE_LIMIT_PER_MINUTE": "0"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                print("server did not become ready", file=sys.stderr)
-                return 1
-            time.sleep(0.2)
+    env = {"RAG_DATA_DIR": data, "RAG_API_KEYS": KEY, "RAG_RATE_LIMIT_PER_MINUTE": "0"}
+    with running_service(env) as (url, server):
         stats, written, rss = asyncio.run(run(url, args.seconds, args.concurrency, args.write_share, server.pid))
         missing = [a for a in written if httpx.get(f"{url}/documents/{a}", timeout=30).status_code != 200]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
     errors_5xx = sum(n for code, n in stats.get("status", {}).items() if code >= 500)
     print(f"cores: {os.cpu_count()}  duration: {args.seconds:.0f} s  concurrency: {args.concurrency}")

@@ -7,17 +7,15 @@ run as processes on loopback exactly as written, only host, port and path swappe
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import yaml
 
+from bench.service import free_port, running_service
 from tests.conftest import ROOT, SEEDS
-from tests.rag.test_chroma_server import free_port
 
 BIN = Path(sys.executable).parent
 
@@ -36,14 +34,13 @@ def _swap(command: list[str], **values: str) -> list[str]:
 
 def test_compose_commands_serve_the_seeds_through_a_chroma_server(tmp_path: Path) -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
-    chroma_port, api_port = free_port(), free_port()
+    chroma_port = free_port()
     chroma_cmd = _swap(
         compose["chroma"]["command"], path=str(tmp_path / "chroma"), host="127.0.0.1", port=str(chroma_port)
     )
-    api_cmd = _swap(compose["api"]["command"], host="127.0.0.1", port=str(api_port))
+    api_cmd = _swap(compose["api"]["command"], host="127.0.0.1")
     assert chroma_cmd[:2] == ["chroma", "run"] and api_cmd[:2] == ["rag", "serve"]
     env = {
-        **os.environ,
         **{k: str(v) for k, v in compose["api"]["environment"].items() if "$" not in str(v)},
         "RAG_CHROMA_HOST": "127.0.0.1",
         "RAG_CHROMA_PORT": str(chroma_port),
@@ -54,28 +51,17 @@ def test_compose_commands_serve_the_seeds_through_a_chroma_server(tmp_path: Path
     chroma = subprocess.Popen(
         [str(BIN / chroma_cmd[0]), *chroma_cmd[1:]], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    with logs.open("w") as log_file:
-        api = subprocess.Popen(
-            [str(BIN / api_cmd[0]), *api_cmd[1:]], env=env, stdout=log_file, stderr=log_file, cwd=tmp_path
-        )
     try:
-        url = f"http://127.0.0.1:{api_port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert api.poll() is None, logs.read_text()
-            assert time.monotonic() < deadline, logs.read_text()
-            time.sleep(0.2)
-        body = httpx.post(f"{url}/query", json={"question": "What did Putin say about China's 12-point plan?"}).json()
-        assert "basis" in body["answer"]
-        assert httpx.get(f"{url}/documents").json()["count"] == 7
+        with (
+            logs.open("w") as log_file,
+            running_service(env, [str(BIN / api_cmd[0]), *api_cmd[1:]], log_file) as (url, _),
+        ):
+            body = httpx.post(
+                f"{url}/query", json={"question": "What did Putin say about China's 12-point plan?"}
+            ).json()
+            assert "basis" in body["answer"]
+            assert httpx.get(f"{url}/documents").json()["count"] == 7
     finally:
-        api.terminate()
-        api.wait(timeout=15)
         chroma.terminate()
         chroma.wait(timeout=15)
     # The service logs one JSON object a line, with a request id and timing for each request.

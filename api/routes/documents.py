@@ -21,7 +21,6 @@ from api.schemas import (
     Problem,
 )
 from rag.errors import InvalidDocument
-from rag.indexing import IngestReport
 from rag.loading import article_from_body, decode_upload, parse_jsonl, split_articles
 
 router = APIRouter(tags=["documents"])
@@ -31,18 +30,6 @@ _WRITE_ERRORS = {**_READ_ERRORS, 413: {"model": Problem}, 422: {"model": Problem
 _UPLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.(txt|jsonl)$")
 
 ArticleId = Annotated[str, Path(pattern=ARTICLE_ID_PATTERN, description="An article id from GET /documents.")]
-
-
-def _result(report: IngestReport, ids: list[str]) -> IngestResult:
-    return IngestResult(
-        articles=report.articles,
-        added=report.added,
-        updated=report.updated,
-        unchanged=report.unchanged,
-        removed=report.removed,
-        chunks=report.chunks,
-        ids=ids,
-    )
 
 
 @router.get("/documents", response_model=DocumentList, responses=_READ_ERRORS, dependencies=[ReadAccess])  # type: ignore[arg-type]
@@ -76,7 +63,7 @@ def add_documents(body: DocumentsIn, request: Request, pipeline: ReadyPipelineDe
             raise InvalidDocument(f"body: article {item.id!r} is longer than {settings.max_article_chars} characters")
         articles.append(article_from_body(item.id, item.title, item.body, item.source, item.published_at, item.url))
     report = pipeline.ingest_articles(articles)
-    return _result(report, [a.id for a in articles])
+    return IngestResult.of(report, [a.id for a in articles])
 
 
 @router.post("/documents/upload", response_model=IngestResult, responses=_WRITE_ERRORS, dependencies=[WriteAccess])  # type: ignore[arg-type]
@@ -104,7 +91,7 @@ async def upload_documents(
         raise InvalidDocument(f"file: article id {bad[:80]!r} must be letters, digits and . _ : - (max 128)")
 
     report = await run_in_threadpool(pipeline.ingest_articles, articles, {name})
-    return _result(report, [a.id for a in articles])
+    return IngestResult.of(report, [a.id for a in articles])
 
 
 @router.delete(

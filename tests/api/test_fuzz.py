@@ -7,11 +7,9 @@ Every response must be a non-5xx that the schema documents, with a body matching
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
 import uvicorn
@@ -19,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.main import create_app
+from bench.service import free_port, wait_healthy
 from tests.conftest import SEEDS, make_settings
-from tests.rag.test_chroma_server import free_port
 
 KEY = "fuzz-key"
 
@@ -37,15 +35,7 @@ def fuzz_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "fuzz server did not become ready"
-        time.sleep(0.1)
+    wait_healthy(url, timeout=90)
     yield url
     server.should_exit = True
     thread.join(timeout=10)

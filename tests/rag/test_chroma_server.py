@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,18 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from bench.service import free_port
 from rag.loading import load_file
 from rag.pipeline import build_pipeline
 from rag.settings import Settings
 from tests.conftest import ROOT, SEEDS, make_settings
 
 CHROMA = Path(sys.executable).with_name("chroma")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ChromaServer:
