@@ -45,11 +45,16 @@ _REFUSAL = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class VerificationPolicy:
-    """Thresholds, tuned on seed answers and deliberately wrong ones (see tests/rag/test_verification.py)."""
+    """Thresholds, tuned on the eval set's reference answers (bench/verification.py) and wrong claims (tests).
 
-    min_similarity: float = 0.45  # cosine of the answer sentence to the closest passage sentence
-    min_overlap: float = 0.5  # share of the answer sentence's content words found in the passage
-    paraphrase_similarity: float = 0.8  # this close in meaning needs no word overlap
+    A sentence is supported when `similarity + overlap_weight * overlap >= min_support` and
+    `similarity >= min_similarity`: a close paraphrase needs few shared words, a sentence made of
+    the passage's words may be phrased further from any one of its sentences.
+    """
+
+    min_similarity: float = 0.3  # cosine of the answer sentence to the closest cited sentence
+    overlap_weight: float = 0.5  # weight of the share of its content words found in the cited passages
+    min_support: float = 0.75
 
 
 @dataclass(slots=True)
@@ -145,21 +150,15 @@ class Verifier:
             if not valid:
                 detail = "its only markers named no given passage" if invalid else "no [n] marker"
                 flags.append(Flag("no_citation", i, claim, (), detail))
-            chosen: dict[int, Quote] = {}
-            reasons: list[str] = []
-            for n in valid:
-                quote, reason = self._support(claim, vectors[i - 1], passages[n - 1])
-                if quote is not None:
-                    chosen[n] = quote
+            claim_terms = set(terms(claim))
+            chosen = {n: self._closest(claim_terms, vectors[i - 1], passages[n - 1]) for n in valid}
+            if valid:
+                reason = self._unsupported(claim, vectors[i - 1], [passages[n - 1] for n in valid])
+                if reason:
+                    # Still cite what the model named, quoting its closest sentence, so a reader can judge.
+                    flags.append(Flag("unsupported", i, claim, tuple(valid), reason))
                 else:
-                    reasons.append(f"[{n}]: {reason}")
-            if valid and not chosen:
-                flags.append(Flag("unsupported", i, claim, tuple(valid), "; ".join(reasons)))
-                # Still cite the passage the model named, quoting its closest sentence, so the reader can judge.
-                for n in valid:
-                    chosen[n] = self._closest(vectors[i - 1], passages[n - 1])
-            elif chosen:
-                supported += 1
+                    supported += 1
             quotes.extend(chosen.values())
             per_sentence.append(chosen)
         citations = build_citations(quotes)
@@ -170,35 +169,40 @@ class Verifier:
             rendered.append(_renumber(sentence, mapping))
         return Verification(" ".join(rendered), citations, flags, len(sentences), supported)
 
-    def _support(self, claim: str, vector: np.ndarray, passage: Evidence) -> tuple[Quote | None, str]:
-        """The passage sentence that supports `claim`, or None and why not."""
+    def _unsupported(self, claim: str, vector: np.ndarray, cited: Sequence[Evidence]) -> str:
+        """Why the cited passages, taken together, do not support `claim` ("" when they do)."""
         policy = self.policy
         claim_terms = set(terms(claim))
-        spans = _evidence_spans(passage.chunk)
-        if not spans:
-            return None, "the passage holds only instructions, no evidence"
-        passage_terms = set(terms(passage.chunk.title))
-        for _, text in spans:
-            passage_terms.update(terms(text))
-        overlap = len(claim_terms & passage_terms) / len(claim_terms) if claim_terms else 0.0
-        sims = passage.sentence_vectors[[row for row, _ in spans]] @ vector
-        best = int(np.argmax(sims))
-        similarity = float(sims[best])
-        ok = similarity >= policy.paraphrase_similarity or (
-            similarity >= policy.min_similarity and overlap >= policy.min_overlap
-        )
-        if not ok:
-            return None, f"similarity {similarity:.2f}, word overlap {overlap:.2f}"
-        return Quote(passage.chunk, passage.chunk.sentences[spans[best][0]]), ""
+        cited_terms: set[str] = set()
+        similarity = -1.0
+        for passage in cited:
+            spans = _evidence_spans(passage.chunk)
+            cited_terms.update(terms(passage.chunk.title))
+            for _, text in spans:
+                cited_terms.update(terms(text))
+            if spans:
+                rows = [row for row, _ in spans]
+                similarity = max(similarity, float(np.max(passage.sentence_vectors[rows] @ vector)))
+        if similarity < -0.5:
+            return "the cited passages hold only instructions, no evidence"
+        overlap = len(claim_terms & cited_terms) / len(claim_terms) if claim_terms else 0.0
+        support = similarity + policy.overlap_weight * overlap
+        if similarity >= policy.min_similarity and support >= policy.min_support:
+            return ""
+        return f"similarity {similarity:.2f}, word overlap {overlap:.2f}"
 
-    def _closest(self, vector: np.ndarray, passage: Evidence) -> Quote:
-        """The passage sentence nearest in meaning, instructions excluded: what an unsupported claim cites."""
+    def _closest(self, claim_terms: set[str], vector: np.ndarray, passage: Evidence) -> Quote:
+        """The passage sentence that best supports the claim (meaning, then shared words); instructions excluded."""
         chunk = passage.chunk
-        rows = [row for row, _ in _evidence_spans(chunk)]
-        if not rows:
+        spans = _evidence_spans(chunk)
+        if not spans:
             return Quote(chunk, Span(chunk.start, chunk.end))
-        best = rows[int(np.argmax(passage.sentence_vectors[rows] @ vector))]
-        return Quote(chunk, chunk.sentences[best])
+        sims = passage.sentence_vectors[[row for row, _ in spans]] @ vector
+        scores = [
+            float(sim) + self.policy.overlap_weight * len(claim_terms & set(terms(text))) / max(len(claim_terms), 1)
+            for sim, (_, text) in zip(sims, spans, strict=True)
+        ]
+        return Quote(chunk, chunk.sentences[spans[int(np.argmax(scores))][0]])
 
 
 def _evidence_spans(chunk: Chunk) -> list[tuple[int, str]]:
