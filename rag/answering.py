@@ -216,12 +216,14 @@ class GenerativeAnswerer:
         fallback: ExtractiveAnswerer,
         passages: int = 5,
         max_sentences: int = 3,
+        system_role: bool = True,
     ) -> None:
         self.generator = generator
         self.verifier = verifier
         self.fallback = fallback
         self.passages = passages
         self.max_sentences = max_sentences
+        self.system_role = system_role
 
     def stream(
         self, question: str, question_vector: np.ndarray, hits: list[ScoredChunk], snapshot: Snapshot, k: int
@@ -230,7 +232,7 @@ class GenerativeAnswerer:
         if not chunks:
             yield from stream_text(self.fallback.answer(question, question_vector, hits, snapshot))
             return
-        messages = build_messages(question, chunks, self.max_sentences)
+        messages = build_messages(question, chunks, self.max_sentences, self.system_role)
         started = time.perf_counter()
         pieces: list[str] = []
         try:
@@ -240,34 +242,30 @@ class GenerativeAnswerer:
         except ProviderError as exc:
             yield from self._fall_back(question, question_vector, hits, snapshot, str(exc), streamed=bool(pieces))
             return
+        reply = "".join(pieces)
         generated = time.perf_counter()
         stored = {
             c.id: snapshot.chunks[snapshot.by_id[c.id]].sentence_vectors for c in chunks if c.id in snapshot.by_id
         }
-        checked = self.verifier.verify("".join(pieces), self.verifier.evidence(chunks, stored))
+        checked = self.verifier.verify(reply, self.verifier.evidence(chunks, stored))
         timings = {
             "generate": round((generated - started) * 1000, 3),
             "verify": round((time.perf_counter() - generated) * 1000, 3),
         }
         if checked.refused:
             yield Answer(question, NO_ANSWER, False, [], hits, timings_ms=timings, mode="llm")
-        elif not checked.citations:
-            reason = "the LLM's reply carried no valid [n] citation" if checked.sentences else "the LLM sent no text"
+            return
+        if not checked.citations or checked.supported == 0:
+            if not checked.citations:
+                reason = "the LLM's reply carried no valid [n] citation"
+            else:
+                reason = "no sentence of the LLM's reply is supported by the passage it cites"
+            log.info("rejected LLM reply: %r", reply[:2000])
             yield from self._fall_back(question, question_vector, hits, snapshot, reason, streamed=True)
-        elif checked.supported == 0:
-            reason = "no sentence of the LLM's reply is supported by the passage it cites"
-            yield from self._fall_back(question, question_vector, hits, snapshot, reason, streamed=True)
-        else:
-            yield Answer(
-                question,
-                checked.text,
-                True,
-                checked.citations,
-                hits,
-                timings_ms=timings,
-                mode="llm",
-                flags=checked.flags,
-            )
+            return
+        yield Answer(
+            question, checked.text, True, checked.citations, hits, timings_ms=timings, mode="llm", flags=checked.flags
+        )
 
     def _fall_back(
         self,

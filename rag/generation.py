@@ -38,8 +38,14 @@ def _body(text: str) -> str:
     return text.replace("</passage", "</ passage").replace("<passage", "< passage")
 
 
-def build_messages(question: str, passages: Sequence[Chunk], max_sentences: int = 3) -> list[dict[str, str]]:
-    """The chat messages: the rules as the system message, the delimited passages and the question as user data."""
+def build_messages(
+    question: str, passages: Sequence[Chunk], max_sentences: int = 3, system_role: bool = True
+) -> list[dict[str, str]]:
+    """The chat messages: the rules as the system message, the delimited passages and the question as user data.
+
+    `system_role=False` puts the rules at the top of the user message instead, for models whose chat
+    template has no system turn (Gemma: llama.cpp's `gemma` format silently drops system messages).
+    """
     blocks = []
     for n, chunk in enumerate(passages, start=1):
         date = chunk.published_at.isoformat() if chunk.published_at else "unknown"
@@ -52,10 +58,10 @@ def build_messages(question: str, passages: Sequence[Chunk], max_sentences: int 
         + f"\n\nQuestion: {' '.join(question.split())}\n"
         + "Answer using only the passages above, with a [n] marker at the end of every sentence."
     )
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT.format(max_sentences=max_sentences)},
-        {"role": "user", "content": user},
-    ]
+    rules = SYSTEM_PROMPT.format(max_sentences=max_sentences)
+    if not system_role:
+        return [{"role": "user", "content": f"{rules}\n\n{user}"}]
+    return [{"role": "system", "content": rules}, {"role": "user", "content": user}]
 
 
 class OpenAIGenerator:

@@ -187,4 +187,5 @@ def build_generative(settings: Settings, embedder: Embedder, fallback: Extractiv
         fallback,
         passages=settings.llm_passages,
         max_sentences=settings.answer_max_sentences,
+        system_role=settings.llm_system_role,
     )

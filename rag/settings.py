@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(30.0, gt=0, le=600, description="Seconds for the whole answer before falling back.")
     llm_max_tokens: int = Field(400, ge=16, le=8192)
     llm_temperature: float = Field(0.0, ge=0, le=2)
+    llm_system_role: bool = Field(True, description="False: rules go in the user turn (models without a system role).")
     llm_passages: int = Field(5, ge=1, le=20, description="Passages put in the prompt (at most top_k are used).")
 
     # HTTP

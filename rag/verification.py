@@ -37,8 +37,11 @@ _INSTRUCTION = re.compile(
     r"|\byou are now\b|\bsystem prompt\b|\bas an ai\b|\blanguage model\b",
     re.IGNORECASE,
 )
+# "The sources do not answer ...", "The passages don't mention ...": a refusal, not a claim.
 _REFUSAL = re.compile(
-    r"\b(?:do(?:es)? not|don't|doesn't|cannot|can't|not)\b.{0,30}\b(?:answer|say|mention|contain|provide|state)",
+    r"\b(?:sources?|passages?|context|articles?|provided|information)\b.{0,40}"
+    r"\b(?:not|no|don't|doesn't|cannot|can't)\b"
+    r"|\b(?:not|no|don't|doesn't|cannot|can't)\b.{0,40}\b(?:sources?|passages?|context|articles?|information)\b",
     re.IGNORECASE,
 )
 

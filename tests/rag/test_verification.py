@@ -87,6 +87,13 @@ def test_markers_are_renumbered_to_citations_in_order_of_use(pipeline: Pipeline,
     assert [c.n for c in result.citations] == [1] and result.text.count("[1]") == 2
 
 
-def test_a_refusal_is_recognised(pipeline: Pipeline, evidence: list[Evidence]) -> None:
-    result = Verifier(pipeline.embedder).verify("The sources do not answer this question.", evidence)
+@pytest.mark.parametrize(
+    "text", ["The sources do not answer this question.", "The passages don't mention who won.", "No information."]
+)
+def test_a_refusal_is_recognised(pipeline: Pipeline, evidence: list[Evidence], text: str) -> None:
+    result = Verifier(pipeline.embedder).verify(text, evidence)
     assert result.refused and result.citations == []
+
+
+def test_an_uncited_claim_with_a_negation_is_not_a_refusal(pipeline: Pipeline, evidence: list[Evidence]) -> None:
+    assert not Verifier(pipeline.embedder).verify("Putin did not say anything about the plan.", evidence).refused
