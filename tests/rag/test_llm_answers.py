@@ -149,3 +149,9 @@ def test_a_planted_instruction_stays_a_delimited_passage_and_its_echo_is_flagged
     flagged = [f for f in answer.flags if f.kind == "unsupported"]
     assert [f.text for f in flagged] == [INJECTED]
     assert all("Ignore previous" not in c.quote for c in answer.citations)
+
+
+def test_the_default_pipeline_has_no_llm_and_answers_extractively(pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    answer = pipeline.ask(PUTIN)
+    assert pipeline.generative is None and answer.mode == "extractive" and answer.warnings == []
+    assert fake_llm.requests == []
