@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from rag.indexing import IngestReport
-from rag.models import Answer, ArticleRecord, Citation, Filters, ScoredChunk
+from rag.models import Answer, ArticleRecord, Citation, Filters, Flag, ScoredChunk
 
 MAX_QUESTION_CHARS = 1000  # RAG_MAX_QUESTION_CHARS may lower it
 MAX_TOP_K = 50
@@ -137,12 +137,28 @@ class RetrievedOut(BaseModel):
         )
 
 
+class FlagOut(BaseModel):
+    """A problem verification found in one sentence of an LLM answer."""
+
+    kind: str = Field(description="'unsupported', 'no_citation' or 'out_of_range_marker'.")
+    sentence: int = Field(description="Which sentence of the answer, from 1.")
+    text: str = Field(description="The sentence, without its markers.")
+    markers: list[int] = Field(description="The passage numbers at fault, as the model wrote them.")
+    detail: str
+
+    @classmethod
+    def of(cls, f: Flag) -> FlagOut:
+        return cls(kind=f.kind, sentence=f.sentence, text=f.text, markers=list(f.markers), detail=f.detail)
+
+
 class QueryResponse(BaseModel):
     question: str
     answer: str
     answerable: bool
     mode: str = Field(description="What produced the answer: 'extractive' (no LLM) or 'llm'.")
     citations: list[CitationOut]
+    flags: list[FlagOut] = Field(default_factory=list, description="Sentences of an LLM answer that failed checks.")
+    warnings: list[str] = Field(default_factory=list, description="E.g. why an LLM answer fell back to quoting.")
     timings_ms: dict[str, float]
     retrieved: list[RetrievedOut] | None = None
 
@@ -154,6 +170,8 @@ class QueryResponse(BaseModel):
             answerable=a.answerable,
             mode=a.mode,
             citations=[CitationOut.of(c) for c in a.citations],
+            flags=[FlagOut.of(f) for f in a.flags],
+            warnings=list(a.warnings),
             timings_ms=a.timings_ms,
             retrieved=[RetrievedOut.of(s) for s in a.retrieved] if include_retrieved else None,
         )

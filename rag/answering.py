@@ -10,17 +10,28 @@ or topic is refused rather than answered with something loosely related.
 
 from __future__ import annotations
 
+import logging
 import re
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from rag.citations import Quote, build_citations, compose
+from rag.errors import ProviderError
+from rag.generation import NO_ANSWER_REPLY, OpenAIGenerator, build_messages
 from rag.models import Answer, Chunk, ScoredChunk, Span
 from rag.retrieval import Snapshot
 from rag.text import QUESTION_WORDS, STOPWORDS, stem, terms, words
+from rag.verification import Verifier
 
-NO_ANSWER = "The sources do not answer this question."
+log = logging.getLogger("rag.answering")
+
+NO_ANSWER = NO_ANSWER_REPLY
+
+# What an answer stream yields: pieces of text as they are produced, then the finished Answer.
+AnswerEvent = str | Answer
 
 _CAPITALISED = re.compile(r"\b[A-Z][\w’'-]*|\b\w*\d[\w-]*")
 _TERMINAL = re.compile(r"[.!?…:][\"”’')\]]*$")
@@ -181,3 +192,92 @@ class ExtractiveAnswerer:
                 quotes.append(Quote(cand.hit.chunk, follower))
         citations = build_citations(quotes)
         return Answer(question=question, text=compose(citations), answerable=True, citations=citations, retrieved=hits)
+
+
+def stream_text(answer: Answer) -> Iterator[AnswerEvent]:
+    """An answer already complete, streamed like a generated one: word pieces, then the answer."""
+    yield from re.findall(r"\S+\s*", answer.text)
+    yield answer
+
+
+class GenerativeAnswerer:
+    """Answers with an LLM over the top passages, verifies its citations, and falls back to quoting.
+
+    Anything the provider does wrong (unreachable, slow, rate-limited, an empty or marker-less reply,
+    no sentence that its cited passage supports) yields the extractive answer with a warning instead.
+    Pieces of the reply are yielded as they arrive; the final Answer is authoritative and, after a
+    fallback, replaces what was streamed.
+    """
+
+    def __init__(
+        self,
+        generator: OpenAIGenerator,
+        verifier: Verifier,
+        fallback: ExtractiveAnswerer,
+        passages: int = 5,
+        max_sentences: int = 3,
+        system_role: bool = True,
+    ) -> None:
+        self.generator = generator
+        self.verifier = verifier
+        self.fallback = fallback
+        self.passages = passages
+        self.max_sentences = max_sentences
+        self.system_role = system_role
+
+    def stream(
+        self, question: str, question_vector: np.ndarray, hits: list[ScoredChunk], snapshot: Snapshot, k: int
+    ) -> Iterator[AnswerEvent]:
+        chunks = [h.chunk for h in hits[: min(k, self.passages)]]
+        if not chunks:
+            yield from stream_text(self.fallback.answer(question, question_vector, hits, snapshot))
+            return
+        messages = build_messages(question, chunks, self.max_sentences, self.system_role)
+        started = time.perf_counter()
+        pieces: list[str] = []
+        try:
+            for piece in self.generator.stream(messages):
+                pieces.append(piece)
+                yield piece
+        except ProviderError as exc:
+            yield from self._fall_back(question, question_vector, hits, snapshot, str(exc), streamed=bool(pieces))
+            return
+        reply = "".join(pieces)
+        generated = time.perf_counter()
+        stored = {
+            c.id: snapshot.chunks[snapshot.by_id[c.id]].sentence_vectors for c in chunks if c.id in snapshot.by_id
+        }
+        checked = self.verifier.verify(reply, self.verifier.evidence(chunks, stored))
+        timings = {
+            "generate": round((generated - started) * 1000, 3),
+            "verify": round((time.perf_counter() - generated) * 1000, 3),
+        }
+        if checked.refused:
+            yield Answer(question, NO_ANSWER, False, [], hits, timings_ms=timings, mode="llm")
+            return
+        if not checked.citations or checked.supported == 0:
+            if not checked.citations:
+                reason = "the LLM's reply carried no valid [n] citation"
+            else:
+                reason = "no sentence of the LLM's reply is supported by the passage it cites"
+            log.info("rejected LLM reply: %r", reply[:2000])
+            yield from self._fall_back(question, question_vector, hits, snapshot, reason, streamed=True)
+            return
+        yield Answer(
+            question, checked.text, True, checked.citations, hits, timings_ms=timings, mode="llm", flags=checked.flags
+        )
+
+    def _fall_back(
+        self,
+        question: str,
+        question_vector: np.ndarray,
+        hits: list[ScoredChunk],
+        snapshot: Snapshot,
+        reason: str,
+        streamed: bool,
+    ) -> Iterator[AnswerEvent]:
+        log.warning("LLM answer unusable, answering extractively: %s", reason)
+        answer = self.fallback.answer(question, question_vector, hits, snapshot)
+        answer.warnings.append(f"LLM answer unavailable ({reason}); this answer quotes the sources instead")
+        # Pieces of a rejected reply may already be out; the final answer then replaces them.
+        yield from stream_text(answer) if not streamed else iter([answer])

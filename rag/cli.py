@@ -66,6 +66,8 @@ def _ask(settings: Settings, question: str, top_k: int | None, as_json: bool) ->
             "answerable": answer.answerable,
             "mode": answer.mode,
             "citations": [asdict(c) for c in answer.citations],
+            "flags": [asdict(f) for f in answer.flags],
+            "warnings": answer.warnings,
             "timings_ms": answer.timings_ms,
         }
         print(json.dumps(body, indent=2, ensure_ascii=False, default=str))
@@ -76,6 +78,10 @@ def _ask(settings: Settings, question: str, top_k: int | None, as_json: bool) ->
         for c in answer.citations:
             print(f"  [{c.n}] {c.title} ({c.source}, {c.article_id}, chars {c.quote_start}-{c.quote_end})")
             print(f"      “{c.quote}”")
+    for f in answer.flags:
+        print(f"flag: sentence {f.sentence} {f.kind}: {f.detail}", file=sys.stderr)
+    for warning in answer.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0 if answer.answerable else 3
 
 

@@ -122,6 +122,22 @@ class Citation:
     quote_end: int
 
 
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """A problem verification found in one sentence of a generated answer.
+
+    `kind`: "unsupported" (the cited passage does not say it), "no_citation" (no [n] marker),
+    "out_of_range_marker" (a marker naming no passage the model was given; removed from the text).
+    `sentence` counts the answer's sentences from 1; `markers` are the model's own passage numbers.
+    """
+
+    kind: str
+    sentence: int
+    text: str
+    markers: tuple[int, ...] = ()
+    detail: str = ""
+
+
 @dataclass(slots=True)
 class Answer:
     """The result of one question."""
@@ -133,3 +149,5 @@ class Answer:
     retrieved: list[ScoredChunk] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     mode: str = "extractive"
+    flags: list[Flag] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)

@@ -7,19 +7,21 @@ question -> retrieval -> answering -> citations -> Answer.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rag.answering import AnswerPolicy, ExtractiveAnswerer
+from rag.answering import AnswerEvent, AnswerPolicy, ExtractiveAnswerer, GenerativeAnswerer, stream_text
 from rag.chunking import Chunker
 from rag.embedding import Embedder, MiniLMEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder
 from rag.errors import InvalidQuestion
+from rag.generation import OpenAIGenerator
 from rag.indexing import Indexer, IngestReport, Progress, make_prefix
 from rag.models import Answer, Article, ArticleRecord, Filters
-from rag.retrieval import HybridRetriever
+from rag.retrieval import HybridRetriever, Retrieval
 from rag.settings import Settings
 from rag.storage import ChromaStore
+from rag.verification import Verifier
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -58,6 +60,7 @@ class Pipeline:
         indexer: Indexer,
         retriever: HybridRetriever,
         answerer: ExtractiveAnswerer,
+        generative: GenerativeAnswerer | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -65,6 +68,7 @@ class Pipeline:
         self.indexer = indexer
         self.retriever = retriever
         self.answerer = answerer
+        self.generative = generative
 
     def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
         report = self.indexer.ingest_paths(paths, progress=progress)
@@ -84,6 +88,17 @@ class Pipeline:
 
     def ask(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Answer:
         """Answer one question from the index; raises InvalidQuestion for unusable input."""
+        for event in self.stream(question, top_k, filters):
+            if isinstance(event, Answer):
+                return event
+        raise AssertionError("an answer stream always ends with its Answer")  # pragma: no cover
+
+    def stream(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Iterator[AnswerEvent]:
+        """Pieces of the answer's text as they are produced, then the Answer (which is authoritative).
+
+        Validation and retrieval run now, before the first piece, so their errors (InvalidQuestion,
+        StoreUnavailable) reach the caller before any streaming starts.
+        """
         question = " ".join(question.split())
         if not question:
             raise InvalidQuestion("question: must not be empty")
@@ -94,16 +109,28 @@ class Pipeline:
             raise InvalidQuestion(f"top_k: must be between 1 and {self.settings.max_top_k}")
         started = time.perf_counter()
         retrieval = self.retriever.retrieve(question, max(k, self.answerer.policy.passages), filters)
+        return self._answer(question, k, retrieval, started)
+
+    def _answer(self, question: str, k: int, retrieval: Retrieval, started: float) -> Iterator[AnswerEvent]:
         t_answer = time.perf_counter()
-        answer = self.answerer.answer(question, retrieval.question_vector, retrieval.hits, retrieval.snapshot)
-        done = time.perf_counter()
-        answer.retrieved = retrieval.hits[:k]
-        answer.timings_ms = {
-            **{key: round(value, 3) for key, value in retrieval.timings_ms.items()},
-            "answer": round((done - t_answer) * 1000, 3),
-            "total": round((done - started) * 1000, 3),
-        }
-        return answer
+        args = (question, retrieval.question_vector, retrieval.hits, retrieval.snapshot)
+        if self.generative is None:
+            events = stream_text(self.answerer.answer(*args))
+        else:
+            events = self.generative.stream(*args, k)
+        for event in events:
+            if not isinstance(event, Answer):
+                yield event
+                continue
+            done = time.perf_counter()
+            event.retrieved = retrieval.hits[:k]
+            event.timings_ms = {
+                **{key: round(value, 3) for key, value in retrieval.timings_ms.items()},
+                **event.timings_ms,
+                "answer": round((done - t_answer) * 1000, 3),
+                "total": round((done - started) * 1000, 3),
+            }
+            yield event
 
     def documents(self) -> list[ArticleRecord]:
         return sorted(self.store.article_records().values(), key=lambda r: r.id)
@@ -137,4 +164,28 @@ def build_pipeline(settings: Settings) -> Pipeline:
         refresh_seconds=settings.refresh_seconds,
     )
     answerer = ExtractiveAnswerer(AnswerPolicy(max_sentences=settings.answer_max_sentences))
-    return Pipeline(settings, store, embedder, indexer, retriever, answerer)
+    return Pipeline(
+        settings, store, embedder, indexer, retriever, answerer, build_generative(settings, embedder, answerer)
+    )
+
+
+def build_generative(settings: Settings, embedder: Embedder, fallback: ExtractiveAnswerer) -> GenerativeAnswerer | None:
+    """The LLM answerer when RAG_LLM asks for one (None: extractive answers only, no network)."""
+    if settings.llm == "none":
+        return None
+    generator = OpenAIGenerator(
+        model=settings.llm_model or "",
+        api_key=settings.openai_api_key,
+        base_url=settings.llm_base_url,
+        timeout=settings.llm_timeout,
+        max_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature,
+    )
+    return GenerativeAnswerer(
+        generator,
+        Verifier(embedder),
+        fallback,
+        passages=settings.llm_passages,
+        max_sentences=settings.answer_max_sentences,
+        system_role=settings.llm_system_role,
+    )

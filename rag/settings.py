@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     answer_max_sentences: int = Field(3, ge=1, le=10)
     max_question_chars: int = Field(1000, ge=10, le=1000)
 
+    # LLM answers (off by default: the extractive answerer needs no network and no key)
+    llm: Literal["none", "openai"] = Field("none", description="'openai': any OpenAI-compatible chat server.")
+    llm_model: str | None = Field(None, description="Chat model name, required with RAG_LLM=openai.")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://127.0.0.1:8081/v1.")
+    llm_timeout: float = Field(30.0, gt=0, le=600, description="Seconds for the whole answer before falling back.")
+    llm_max_tokens: int = Field(400, ge=16, le=8192)
+    llm_temperature: float = Field(0.0, ge=0, le=2)
+    llm_system_role: bool = Field(True, description="False: rules go in the user turn (models without a system role).")
+    llm_passages: int = Field(5, ge=1, le=20, description="Passages put in the prompt (at most top_k are used).")
+
     # HTTP
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -71,6 +81,12 @@ class Settings(BaseSettings):
             raise ValueError("top_k must not exceed max_top_k")
         if self.embedder in ("openai", "sentence-transformers") and not self.embed_model:
             raise ValueError(f"RAG_EMBED_MODEL is required with RAG_EMBEDDER={self.embedder}")
+        if self.llm == "openai" and not self.llm_model:
+            raise ValueError("RAG_LLM_MODEL is required with RAG_LLM=openai")
+        if self.llm == "openai" and not (self.llm_base_url or self.openai_api_key):
+            raise ValueError("RAG_LLM=openai needs OPENAI_API_KEY, or RAG_LLM_BASE_URL for a local server")
+        if self.llm_base_url and not self.llm_base_url.startswith(("http://", "https://")):
+            raise ValueError("RAG_LLM_BASE_URL must be an http:// or https:// URL")
         return self
 
     @property

@@ -11,8 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from rag.pipeline import Pipeline, build_pipeline
+from rag.pipeline import Pipeline, build_generative, build_pipeline
 from rag.settings import Settings
+from tests.fake_llm import FakeLLM
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -42,6 +43,50 @@ def pipeline(settings: Settings) -> Pipeline:
 @pytest.fixture(scope="session")
 def client(settings: Settings, pipeline: Pipeline) -> Iterator[TestClient]:
     with TestClient(create_app(settings, pipeline=pipeline)) as test_client:
+        deadline = time.monotonic() + 60
+        while test_client.get("/health").status_code != 200:
+            assert time.monotonic() < deadline, "service did not become ready"
+            time.sleep(0.05)
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def fake_llm_server() -> Iterator[FakeLLM]:
+    server = FakeLLM().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_llm(fake_llm_server: FakeLLM) -> FakeLLM:
+    """The loopback LLM server, with a fresh script and request log for each test."""
+    fake_llm_server.reset()
+    return fake_llm_server
+
+
+def make_llm_settings(data_dir: Path, base_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {"llm": "openai", "llm_model": "fake-model", "llm_base_url": base_url}
+    values["llm_timeout"] = 1.5
+    values.update(overrides)
+    return make_settings(data_dir, **values)
+
+
+def with_llm(pipeline: Pipeline, settings: Settings) -> Pipeline:
+    """The shared seed index answered through the configured LLM (one index, two answerers)."""
+    generative = build_generative(settings, pipeline.embedder, pipeline.answerer)
+    return Pipeline(
+        settings, pipeline.store, pipeline.embedder, pipeline.indexer, pipeline.retriever, pipeline.answerer, generative
+    )
+
+
+@pytest.fixture(scope="session")
+def llm_pipeline(settings: Settings, pipeline: Pipeline, fake_llm_server: FakeLLM) -> Pipeline:
+    return with_llm(pipeline, make_llm_settings(settings.data_dir, fake_llm_server.base_url))
+
+
+@pytest.fixture(scope="session")
+def llm_client(llm_pipeline: Pipeline) -> Iterator[TestClient]:
+    with TestClient(create_app(llm_pipeline.settings, pipeline=llm_pipeline)) as test_client:
         deadline = time.monotonic() + 60
         while test_client.get("/health").status_code != 200:
             assert time.monotonic() < deadline, "service did not become ready"

@@ -1,11 +1,20 @@
-"""POST /query: a question in, a cited answer out."""
+"""POST /query and POST /query/stream: a question in, a cited answer out (whole, or as Server-Sent Events)."""
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Iterator
+
 from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
 
 from api.deps import ReadyPipelineDep
 from api.schemas import Problem, QueryRequest, QueryResponse
+from rag.answering import AnswerEvent
+from rag.models import Answer
+
+log = logging.getLogger("api")
 
 router = APIRouter(tags=["query"])
 
@@ -17,3 +26,41 @@ def query(body: QueryRequest, pipeline: ReadyPipelineDep) -> QueryResponse:
     """Answer a question from the indexed articles; every sentence of the answer carries an [n] citation."""
     answer = pipeline.ask(body.question, top_k=body.top_k, filters=body.filters.to_domain() if body.filters else None)
     return QueryResponse.of(answer, include_retrieved=body.include_retrieved)
+
+
+def sse(event: str, data: object) -> str:
+    """One Server-Sent Event; the data is JSON, so newlines in the text cannot break the framing."""
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _events(events: Iterator[AnswerEvent], include_retrieved: bool) -> Iterator[str]:
+    try:
+        for event in events:
+            if isinstance(event, Answer):
+                yield sse("done", QueryResponse.of(event, include_retrieved).model_dump(mode="json"))
+            else:
+                yield sse("token", {"text": event})
+    except Exception as exc:  # the status line is sent: report in-band, in the same shape as every error
+        log.exception("answer stream failed", exc_info=exc)
+        yield sse("error", Problem(title="Internal Server Error", status=500, detail=str(exc)).model_dump())
+
+
+_STREAM = {200: {"content": {"text/event-stream": {}}, "description": "`token` events, then `done` (or `error`)."}}
+
+
+@router.post("/query/stream", response_class=StreamingResponse, responses={**_STREAM, **_ERRORS})  # type: ignore[dict-item]
+def query_stream(body: QueryRequest, pipeline: ReadyPipelineDep) -> StreamingResponse:
+    """The same answer as POST /query, as Server-Sent Events for chat front-ends.
+
+    `token` events carry `{"text": ...}` pieces as they are produced; the final `done` event carries the
+    full /query response (citations, flags, warnings, mode), which replaces the streamed text. Invalid
+    input still gets a 422 problem before the stream starts; a failure after it started is an `error` event.
+    """
+    events = pipeline.stream(
+        body.question, top_k=body.top_k, filters=body.filters.to_domain() if body.filters else None
+    )
+    return StreamingResponse(
+        _events(events, body.include_retrieved),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
