@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from api.deps import ReadyPipelineDep
+from api.deps import ReadAccess, ReadyPipelineDep
 from api.schemas import Problem, QueryRequest, QueryResponse
 from rag.answering import AnswerEvent
 from rag.models import Answer
@@ -18,10 +18,16 @@ log = logging.getLogger("api")
 
 router = APIRouter(tags=["query"])
 
-_ERRORS = {422: {"model": Problem}, 503: {"model": Problem}}
+_ERRORS = {
+    401: {"model": Problem},
+    403: {"model": Problem},
+    422: {"model": Problem},
+    429: {"model": Problem},
+    503: {"model": Problem},
+}
 
 
-@router.post("/query", response_model=QueryResponse, responses=_ERRORS)  # type: ignore[arg-type]
+@router.post("/query", response_model=QueryResponse, responses=_ERRORS, dependencies=[ReadAccess])  # type: ignore[arg-type]
 def query(body: QueryRequest, pipeline: ReadyPipelineDep) -> QueryResponse:
     """Answer a question from the indexed articles; every sentence of the answer carries an [n] citation."""
     answer = pipeline.ask(body.question, top_k=body.top_k, filters=body.filters.to_domain() if body.filters else None)
@@ -48,7 +54,12 @@ def _events(events: Iterator[AnswerEvent], include_retrieved: bool) -> Iterator[
 _STREAM = {200: {"content": {"text/event-stream": {}}, "description": "`token` events, then `done` (or `error`)."}}
 
 
-@router.post("/query/stream", response_class=StreamingResponse, responses={**_STREAM, **_ERRORS})  # type: ignore[dict-item]
+@router.post(
+    "/query/stream",
+    response_class=StreamingResponse,
+    responses={**_STREAM, **_ERRORS},  # type: ignore[dict-item]
+    dependencies=[ReadAccess],
+)  # type: ignore[dict-item]
 def query_stream(body: QueryRequest, pipeline: ReadyPipelineDep) -> StreamingResponse:
     """The same answer as POST /query, as Server-Sent Events for chat front-ends.
 

@@ -222,6 +222,8 @@ def test_reads_can_require_a_key_and_keys_are_rate_limited(tmp_path: Path) -> No
         while client.get("/health").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert client.get("/documents").status_code == 401
+        assert client.post("/query", json={"question": "What happened?"}).status_code == 401
+        assert client.post("/query/stream", json={"question": "What happened?"}).status_code == 401
         statuses = [client.get("/documents", headers=AUTH).status_code for _ in range(5)]
         assert statuses[:3] == [200, 200, 200] and statuses[3] == 429
         limited = client.get("/documents", headers=AUTH)
