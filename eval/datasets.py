@@ -128,3 +128,32 @@ def news_quiz(directory: Path = NEWS_QUIZ_DIR) -> NewsQuiz:
         if not p.is_file():
             raise InvalidDocument(f"news-quiz file not found: {p}")
     return NewsQuiz(corpus, questions)
+
+
+def window_subset(corpus: Path, questions: list[Question], days: int, out_dir: Path) -> Path:
+    """A JSONL corpus of the articles dated within `days` before (to one day after) some question.
+
+    Embedding all of news-quiz takes longer than an evaluation session on a small machine; with a
+    date window of at most `days`, retrieval only ever sees these articles, so dense results are the
+    same as on the whole corpus (BM25's IDF statistics differ slightly). Evidence articles are always
+    kept, as the whole corpus has them. Written outside the repository (`out_dir`, a temp folder).
+    """
+    dates = [q.question_date for q in questions if q.question_date]
+    evidence = {a for q in questions for a in q.evidence_articles}
+    target = out_dir / f"{corpus.parent.name}-window{days}" / corpus.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    kept: list[str] = []
+    with corpus.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            published = str(row.get("published_at") or "")[:10]
+            day = date.fromisoformat(published) if published else None
+            near = day is not None and any(d - timedelta(days=days) <= day <= d + timedelta(days=1) for d in dates)
+            if near or row.get("id") in evidence:
+                kept.append(line if line.endswith("\n") else line + "\n")
+    text = "".join(kept)
+    if not target.is_file() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+    return target

@@ -128,6 +128,17 @@ def markdown(result: dict[str, Any], questions: dict[str, str], chart_name: str 
         f"date window: {result['window_days'] if result['window_days'] is not None else 'none'} days; "
         f"{main['summary']['questions']} questions; {result['seconds']} s.",
         "",
+        *(
+            [
+                f"Corpus subset: only the articles dated within {result['subset_days']} days before a question "
+                "(plus the evidence articles). Runs with a date window of at most that many days retrieve from "
+                "the same articles as on the whole corpus; the no-window and baseline rows see fewer distractors "
+                "than they would on the whole corpus.",
+                "",
+            ]
+            if result.get("subset_days") is not None
+            else []
+        ),
         "## Runs side by side",
         "",
         *table(runs),

@@ -41,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="use DIR/queries-dev.jsonl and DIR/corpus.jsonl (default DIR: ../shared/corpora/news-quiz)",
     )
+    ev.add_argument(
+        "--subset-days",
+        type=int,
+        default=None,
+        metavar="N",
+        help="ingest only the articles dated within N days before a question (a JSONL corpus; written to a temp dir)",
+    )
     ev.add_argument("--url", default=None, help="evaluate a running service (POST /query) instead of in process")
     ev.add_argument("--out", type=Path, default=Path("eval/results"), help="where the report goes")
     ev.add_argument("--data-dir", type=Path, default=Path("eval/.cache"), help="where cached indexes live")
@@ -128,6 +135,13 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
     if args.news_quiz is not None:
         quiz = news_quiz(args.news_quiz)
         questions, corpus = questions or quiz.questions, corpus or [quiz.corpus]
+    if args.subset_days is not None and corpus:
+        import tempfile
+
+        from eval.datasets import load_questions, window_subset
+
+        asked = load_questions(questions or Path("eval/questions/seeds.jsonl"))
+        corpus = [window_subset(corpus[0], asked, args.subset_days, Path(tempfile.gettempdir()))]
     groups = tuple(ABLATION_GROUPS) if args.ablations == "all" else tuple(g for g in args.ablations.split(",") if g)
     unknown = set(groups) - set(ABLATION_GROUPS)
     if unknown:
@@ -144,6 +158,7 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
     result = run_eval(config, settings, progress=bar, ingest_progress=_progress)
     from eval.datasets import load_questions
 
+    result["subset_days"] = args.subset_days
     texts = {q.id: q.question for q in load_questions(config.questions)}
     paths = write_report(result, args.out, texts)
     print("\n".join(summary_lines(result)))
