@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--window-days",
         type=int,
-        default=7,
+        default=30,
         help="dated questions: only articles from this many days before to one day after (-1: no window)",
     )
     ev.add_argument(
