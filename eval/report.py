@@ -96,13 +96,16 @@ def misses(result: dict[str, Any], questions: dict[str, str]) -> list[str]:
 
 
 def chart(result: dict[str, Any], path: Path) -> None:
-    """Grouped bars of the headline metrics, one group per metric, one bar per run (at most 8)."""
+    """Grouped bars of the headline metrics, one group per metric, one bar per run (at most 8, baseline kept)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = result["runs"][:8]
+    runs = result["runs"]
+    if len(runs) > 8:  # keep the main run's neighbours and always the baseline, the reference point
+        baseline = [r for r in runs if r["retrieval_only"]]
+        runs = [r for r in runs if not r["retrieval_only"]][: 8 - len(baseline[:1])] + baseline[:1]
     keys = [k for k in CHART_KEYS if any(r["summary"].get(k) is not None for r in runs)]
     fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(keys)), 4.5), dpi=100)
     width = 0.8 / max(len(runs), 1)
