@@ -41,6 +41,21 @@ _CONTINUATION = re.compile(
     r"(?:\w+\s+){0,2}?(?:added|said|says|noted|stressed|warned|stated|told|insisted|argued|continued|explained)\b",
     re.IGNORECASE,
 )
+# Questions that ask for a quantity are only answered by a sentence that states one, and questions
+# about money by a sentence that names an amount of it: "how many ships" is not answered by a
+# sentence about the drills that gives no number.
+_QUANTITY_QUESTION = re.compile(
+    r"\b(?:how (?:many|much|long|often)|what (?:volume|number|amount|percentage|share|price|value)|dollar value|"
+    r"price per)\b",
+    re.IGNORECASE,
+)
+_MONEY_QUESTION = re.compile(r"\b(?:dollars?|price|cost|costs|paid|pay)\b", re.IGNORECASE)
+_QUANTITY = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|"
+    r"thousand|million|billion|trillion|dozens?|twice|once|half|quarter|several)\b",
+    re.IGNORECASE,
+)
+_MONEY = re.compile(r"[$€£¥]|\b(?:dollars?|usd|yuan|renminbi|rubles?|roubles?|euros?)\b", re.IGNORECASE)
 _ASKING = frozenset(
     [
         "what",
@@ -80,6 +95,7 @@ class AnswerPolicy:
     min_score: float = 0.5  # best sentence's combined score must reach this
     keep_within: float = 0.12  # further sentences must score within this of the best
     duplicate_similarity: float = 0.95  # a sentence this close to a chosen one adds nothing
+    answer_type: bool = True  # quantity / money questions need a sentence stating a quantity / amount
 
 
 @dataclass(slots=True)
@@ -103,6 +119,13 @@ def key_terms(question: str) -> set[str]:
                 if part and part not in STOPWORDS and part not in _ASKING and part not in QUESTION_WORDS:
                     out.add(stem(part))
     return out
+
+
+def fits_answer_type(question: str, sentence: str) -> bool:
+    """Whether a sentence can answer the kind of question asked (a quantity, an amount of money)."""
+    if _MONEY_QUESTION.search(question) and _QUANTITY_QUESTION.search(question) and not _MONEY.search(sentence):
+        return False
+    return not (_QUANTITY_QUESTION.search(question) and not _QUANTITY.search(sentence))
 
 
 def _continuation(chunk: Chunk, sentence: Span) -> Span | None:
@@ -156,7 +179,7 @@ class ExtractiveAnswerer:
                     continue
                 seen.add(key)
                 text = hit.chunk.text[span.start - hit.chunk.start : span.end - hit.chunk.start]
-                if is_heading(text):
+                if is_heading(text) or (policy.answer_type and not fits_answer_type(question, text)):
                     continue
                 sentence_terms = set(terms(text))
                 share = sum(w for t, w in weights.items() if t in sentence_terms) / total

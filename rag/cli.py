@@ -1,4 +1,4 @@
-"""The `rag` command: ingest | ask | serve. Each parses, builds the pipeline, and calls it."""
+"""The `rag` command: ingest | ask | serve | eval. Each parses, builds the pipeline, and calls it."""
 
 from __future__ import annotations
 
@@ -28,6 +28,43 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the HTTP service (ingests the seeds on first start)")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+
+    ev = sub.add_parser("eval", help="score answers, citations and retrieval on a question set; write a report")
+    ev.add_argument("--questions", type=Path, default=None, help="JSONL questions (default: the seed questions)")
+    ev.add_argument("--corpus", type=Path, action="append", default=[], help="file or folder to ingest (repeatable)")
+    ev.add_argument(
+        "--news-quiz",
+        type=Path,
+        nargs="?",
+        const=Path("../shared/corpora/news-quiz"),
+        default=None,
+        metavar="DIR",
+        help="use DIR/queries-dev.jsonl and DIR/corpus.jsonl (default DIR: ../shared/corpora/news-quiz)",
+    )
+    ev.add_argument(
+        "--subset-days",
+        type=int,
+        default=None,
+        metavar="N",
+        help="ingest only the articles dated within N days before a question (a JSONL corpus; written to a temp dir)",
+    )
+    ev.add_argument("--url", default=None, help="evaluate a running service (POST /query) instead of in process")
+    ev.add_argument("--out", type=Path, default=Path("eval/results"), help="where the report goes")
+    ev.add_argument("--data-dir", type=Path, default=Path("eval/.cache"), help="where cached indexes live")
+    ev.add_argument(
+        "--window-days",
+        type=int,
+        default=30,
+        help="dated questions: only articles from this many days before to one day after (-1: no window)",
+    )
+    ev.add_argument(
+        "--ablations",
+        nargs="?",
+        const="all",
+        default="",
+        metavar="GROUPS",
+        help="also run ablations: all, or a comma list of retrieval,prefix,answer,window,baseline",
+    )
     return parser
 
 
@@ -97,6 +134,47 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     return 0
 
 
+def _eval(settings: Settings, args: argparse.Namespace) -> int:
+    from eval.datasets import news_quiz
+    from eval.harness import bar
+    from eval.report import summary_lines, write_report
+    from eval.suite import ABLATION_GROUPS, EvalConfig, run_eval
+
+    questions, corpus = args.questions, list(args.corpus)
+    if args.news_quiz is not None:
+        quiz = news_quiz(args.news_quiz)
+        questions, corpus = questions or quiz.questions, corpus or [quiz.corpus]
+    if args.subset_days is not None and corpus:
+        import tempfile
+
+        from eval.datasets import load_questions, window_subset
+
+        asked = load_questions(questions or Path("eval/questions/seeds.jsonl"))
+        corpus = [window_subset(corpus[0], asked, args.subset_days, Path(tempfile.gettempdir()))]
+    groups = tuple(ABLATION_GROUPS) if args.ablations == "all" else tuple(g for g in args.ablations.split(",") if g)
+    unknown = set(groups) - set(ABLATION_GROUPS)
+    if unknown:
+        print(f"rag: error: unknown ablation group(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    config = EvalConfig(
+        questions=questions or Path("eval/questions/seeds.jsonl"),
+        corpus=corpus,
+        url=args.url,
+        data_dir=args.data_dir,
+        window_days=None if args.window_days < 0 else args.window_days,
+        ablations=groups,
+    )
+    result = run_eval(config, settings, progress=bar, ingest_progress=_progress)
+    from eval.datasets import load_questions
+
+    result["subset_days"] = args.subset_days
+    texts = {q.id: q.question for q in load_questions(config.questions)}
+    paths = write_report(result, args.out, texts)
+    print("\n".join(summary_lines(result)))
+    print(f"\nreport: {paths['markdown']}  result: {paths['json']}  chart: {paths['chart']}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -105,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ingest(settings, args.paths)
         if args.command == "ask":
             return _ask(settings, args.question, args.top_k, args.json)
+        if args.command == "eval":
+            return _eval(settings, args)
         return _serve(settings, args.host, args.port)
     except RagError as exc:
         print(f"rag: error: {exc}", file=sys.stderr)

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     embed_max_tokens: int = Field(256, ge=16, le=512)
     embed_batch_size: int = Field(16, ge=1, le=256)
     embed_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = one per core.")
+    embed_pool_sentences: bool = Field(
+        False,
+        description="MiniLM: pool sentence vectors from the passage's token states (about half the ingest time; "
+        "passage vectors are unchanged, sentence vectors carry some context).",
+    )
     embed_prefix: Literal["none", "title", "title_date"] = "title"
     openai_api_key: str | None = Field(None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = None

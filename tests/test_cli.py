@@ -43,5 +43,5 @@ def test_help_lists_the_commands_the_readme_documents(capsys: pytest.CaptureFixt
         main(["--help"])
     out = capsys.readouterr().out
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    for command in ("ingest", "ask", "serve"):
+    for command in ("ingest", "ask", "serve", "eval"):
         assert command in out and f"rag {command}" in readme

@@ -1,0 +1,1 @@
+"""Evaluation harness: scores answers, citations and retrieval on question sets (`rag eval`)."""

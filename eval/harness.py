@@ -1,0 +1,70 @@
+"""The harness: run a question set against targets, score every answer, collect one result.
+
+A result is plain JSON-able data (`RunResult.as_dict`), so the report can be rebuilt from the file.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from eval.datasets import Question
+from eval.metrics import Score, score, summarise
+from eval.targets import Target
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(slots=True)
+class RunResult:
+    """One target's scores on one question set, and their aggregates (whole set and two halves)."""
+
+    name: str
+    retrieval_only: bool
+    summary: dict[str, float | int | None]
+    scores: list[Score]
+    halves: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "retrieval_only": self.retrieval_only,
+            "summary": self.summary,
+            "halves": self.halves,
+            "scores": [asdict(s) for s in self.scores],
+        }
+
+
+def tuning_half(position: int) -> str:
+    """Which half a question belongs to: "tune" (even positions, 0-based) or "check" (odd), by file order.
+
+    Settings are tuned on the first half and confirmed on the second, so a gain that only fits
+    the questions it was tuned on shows up as a gap between the halves.
+    """
+    return "tune" if position % 2 == 0 else "check"
+
+
+def bar(done: int, total: int, label: str) -> None:
+    """A one-line progress bar on stderr."""
+    width = 30
+    filled = int(width * done / max(total, 1))
+    print(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:40]:<40}", end="", file=sys.stderr)
+    if done >= total:
+        print(file=sys.stderr)
+    sys.stderr.flush()
+
+
+def run_target(target: Target, questions: Sequence[Question], progress: Progress | None = None) -> RunResult:
+    """Ask every question (in file order, so runs are comparable) and score the outcomes."""
+    scores: list[Score] = []
+    for i, question in enumerate(questions, start=1):
+        scores.append(score(question, target.run(question)))
+        if progress:
+            progress(i, len(questions), target.name)
+    halves: dict[str, dict[str, float | int | None]] = {}
+    for half in ("tune", "check"):
+        part = [s for pos, s in enumerate(scores) if tuning_half(pos) == half]
+        halves[half] = summarise(part, retrieval_only=target.retrieval_only)
+    return RunResult(target.name, target.retrieval_only, summarise(scores, target.retrieval_only), scores, halves)
