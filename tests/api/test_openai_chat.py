@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 
@@ -14,6 +15,7 @@ from api.main import create_app
 from bench.service import free_port, wait_healthy
 from rag.pipeline import Pipeline
 from rag.settings import Settings
+from tests.fake_llm import FakeLLM, Reply
 
 PUTIN = "What did Putin say about China's 12-point plan?"
 
@@ -133,3 +135,18 @@ def test_query_with_history_answers_the_rewritten_question(client: TestClient) -
     assert body["rewritten_question"] == "What did Xi say about China's 12-point plan?"
     assert body["answerable"] and "Xi" in body["answer"]
     assert client.post("/query", json={"question": PUTIN}).json()["rewritten_question"] is None
+
+
+def test_a_streamed_llm_answer_that_fails_verification_is_followed_by_the_fallback(
+    llm_client: TestClient, fake_llm: FakeLLM
+) -> None:
+    fake_llm.reply = Reply(text="The moon is made of green cheese. [1]")
+    body = {"model": "newsrag", "stream": True, "messages": [{"role": "user", "content": PUTIN}]}
+    with llm_client.stream("POST", "/v1/chat/completions", json=body) as response:
+        raw = "".join(response.iter_text())
+    chunks = [json.loads(line[6:]) for line in raw.split("\n\n") if line.startswith("data: {")]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    final = chunks[-1]
+    assert final["mode"] == "extractive" and final["choices"][0]["finish_reason"] == "stop"
+    assert text.startswith("The moon") and "\n\n---\n\n" in text and "basis" in text.split("---", 1)[1]
+    assert raw.endswith("data: [DONE]\n\n")

@@ -32,6 +32,7 @@ ARGS = [
     "--no-first-run",
 ]
 PUTIN = "What did Putin say about China's 12-point plan?"
+UNANSWERABLE = "What did Putin say about the opening ceremony of the 2008 Beijing Olympics?"
 
 pytestmark = [
     pytest.mark.browser,
@@ -89,6 +90,12 @@ def test_ask_open_a_citation_and_follow_up_in_a_browser(page_url: str, pipeline:
             assert "Xi" in second.locator(".answer").inner_text()
             second.locator("button.cite").first.click()
             assert page.locator("#source-passage mark").inner_text()
+
+            page.fill("#question", UNANSWERABLE)
+            page.click("#send")
+            third = page.locator(".turn").nth(2)
+            third.locator(".meta").wait_for()
+            assert "sources do not say" in third.locator(".unanswerable").inner_text()
             elapsed = time.perf_counter() - started
 
             shot = tmp_path / "chat-page.png"
