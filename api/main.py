@@ -18,7 +18,7 @@ from api.auth import KeyGuard
 from api.metrics import Metrics
 from api.middleware import RequestContext
 from api.openapi import install_openapi
-from api.routes import documents, health, query
+from api.routes import documents, health, openai_chat, query, web
 from rag import __version__
 from rag.errors import RagError
 from rag.pipeline import Pipeline, build_pipeline
@@ -78,4 +78,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.include_router(query.router)
     app.include_router(documents.router)
     app.include_router(health.router)
+    app.include_router(openai_chat.router)
+    app.include_router(web.router)
+    web.mount(app)
     return app

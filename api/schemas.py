@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -16,11 +16,14 @@ from pydantic import (
     model_validator,
 )
 
+from rag.conversation import Turn
 from rag.indexing import IngestReport
 from rag.models import Answer, ArticleRecord, Citation, Filters, Flag, ScoredChunk
 
 MAX_QUESTION_CHARS = 1000  # RAG_MAX_QUESTION_CHARS may lower it
 MAX_TOP_K = 50
+MAX_TURNS = 50  # messages of a conversation accepted with one question
+MAX_TURN_CHARS = 8000  # a previous answer (with its sources list) may be longer than a question
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -52,6 +55,16 @@ class QueryFilters(Strict):
         )
 
 
+class HistoryTurn(Strict):
+    """One earlier message of the conversation, used to make a follow-up question standalone."""
+
+    role: Literal["user", "assistant"]
+    content: str = Field(..., max_length=MAX_TURN_CHARS)
+
+    def to_domain(self) -> Turn:
+        return Turn(self.role, self.content)
+
+
 class QueryRequest(Strict):
     question: str = Field(
         ...,
@@ -64,6 +77,12 @@ class QueryRequest(Strict):
     top_k: int | None = Field(None, ge=1, le=MAX_TOP_K, description="How many passages to retrieve.")
     filters: QueryFilters | None = None
     include_retrieved: bool = Field(False, description="Also return the ranked retrieved passages.")
+    history: list[HistoryTurn] = Field(
+        default_factory=list,
+        max_length=MAX_TURNS,
+        description="Earlier turns, oldest first: a follow-up is rewritten into a standalone question "
+        "(returned as `rewritten_question`) and retrieval uses that.",
+    )
 
     @field_validator("question")
     @classmethod
@@ -161,11 +180,16 @@ class QueryResponse(BaseModel):
     warnings: list[str] = Field(default_factory=list, description="E.g. why an LLM answer fell back to quoting.")
     timings_ms: dict[str, float]
     retrieved: list[RetrievedOut] | None = None
+    rewritten_question: str | None = Field(
+        None, description="With a `history`: the standalone question that was retrieved and answered."
+    )
 
     @classmethod
-    def of(cls, a: Answer, include_retrieved: bool) -> QueryResponse:
+    def of(cls, a: Answer, include_retrieved: bool, asked: str | None = None) -> QueryResponse:
+        """The response; `asked` (given with a history) is the question as asked, `a.question` its rewrite."""
         return cls(
-            question=a.question,
+            question=asked if asked is not None else a.question,
+            rewritten_question=a.question if asked is not None else None,
             answer=a.text,
             answerable=a.answerable,
             mode=a.mode,

@@ -64,6 +64,27 @@ def build_messages(
     return [{"role": "system", "content": rules}, {"role": "user", "content": user}]
 
 
+REWRITE_PROMPT = """You rewrite the user's last question in a conversation about news articles into one standalone \
+question that can be understood without the conversation: replace pronouns and references ("it", "that", "he", \
+"the plan") with what they refer to, and keep every name, number and date the question depends on. Do not \
+answer it. Reply with the rewritten question only, on one line."""
+
+
+def build_rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    """The chat messages asking for a standalone version of `question`; `history` is (role, text) pairs.
+
+    The conversation is quoted as data in one user message (assistant answers clipped), so a long
+    answer cannot crowd out the question and nothing in it is taken as an instruction.
+    """
+    lines = [f"{role}: {' '.join(text.split())[:600]}" for role, text in history[-8:]]
+    user = (
+        "Conversation so far:\n<conversation>\n"
+        + "\n".join(lines).replace("</conversation", "</ conversation")
+        + f"\n</conversation>\n\nLast question: {' '.join(question.split())}\nStandalone question:"
+    )
+    return [{"role": "system", "content": REWRITE_PROMPT}, {"role": "user", "content": user}]
+
+
 class OpenAIGenerator:
     """Streams chat completions from OpenAI or an OpenAI-compatible server (vLLM, llama.cpp, Ollama, ...)."""
 
@@ -97,6 +118,10 @@ class OpenAIGenerator:
                 max_retries=0,
             )
         return self._client
+
+    def complete(self, messages: list[dict[str, str]]) -> str:
+        """The whole reply's text (through the same streaming call); raises ProviderError like `stream`."""
+        return "".join(self.stream(messages)).strip()
 
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
         """The reply's text in pieces as they arrive; raises ProviderError on any failure or past the timeout."""

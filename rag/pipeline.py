@@ -6,22 +6,26 @@ question -> retrieval -> answering -> citations -> Answer.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from rag.answering import AnswerEvent, AnswerPolicy, ExtractiveAnswerer, GenerativeAnswerer, stream_text
 from rag.chunking import Chunker
+from rag.conversation import Turn, standalone_question
 from rag.embedding import Embedder, MiniLMEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder
-from rag.errors import InvalidQuestion
-from rag.generation import OpenAIGenerator
+from rag.errors import InvalidQuestion, ProviderError
+from rag.generation import OpenAIGenerator, build_rewrite_messages
 from rag.indexing import Indexer, IngestReport, Progress, make_prefix
 from rag.models import Answer, Article, ArticleRecord, Filters
 from rag.retrieval import HybridRetriever, Retrieval
 from rag.settings import Settings
 from rag.storage import ChromaStore
 from rag.verification import Verifier
+
+log = logging.getLogger("newsrag.pipeline")
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -86,6 +90,28 @@ class Pipeline:
     def delete(self, article_id: str) -> None:
         self.indexer.delete(article_id)
         self.retriever.refresh(force=True)
+
+    def standalone(self, question: str, history: Sequence[Turn]) -> str:
+        """`question` rewritten to stand alone given the conversation before it (unchanged without history).
+
+        With an LLM configured it writes the rewrite; if it fails or sends something unusable (empty,
+        several lines, too long) the deterministic rule of rag.conversation does, as it does offline.
+        A rewrite longer than a question may be falls back to the question as asked.
+        """
+        question = " ".join(question.split())
+        if not any(turn.role == "user" and turn.content.strip() for turn in history):
+            return question
+        rewritten = ""
+        if self.generative is not None:
+            messages = build_rewrite_messages(question, [(t.role, t.content) for t in history])
+            try:
+                rewritten = self.generative.generator.complete(messages)
+            except ProviderError as exc:
+                log.warning("question rewrite by the LLM failed, using the rule: %s", exc)
+            if "\n" in rewritten or not rewritten.strip(" ?.!"):
+                rewritten = ""
+        rewritten = " ".join(rewritten.split()) or standalone_question(question, history)
+        return rewritten if len(rewritten) <= self.settings.max_question_chars else question
 
     def ask(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Answer:
         """Answer one question from the index; raises InvalidQuestion for unusable input."""

@@ -30,8 +30,9 @@ _ERRORS = {
 @router.post("/query", response_model=QueryResponse, responses=_ERRORS, dependencies=[ReadAccess])  # type: ignore[arg-type]
 def query(body: QueryRequest, pipeline: ReadyPipelineDep) -> QueryResponse:
     """Answer a question from the indexed articles; every sentence of the answer carries an [n] citation."""
-    answer = pipeline.ask(body.question, top_k=body.top_k, filters=body.filters.to_domain() if body.filters else None)
-    return QueryResponse.of(answer, include_retrieved=body.include_retrieved)
+    question = pipeline.standalone(body.question, [t.to_domain() for t in body.history])
+    answer = pipeline.ask(question, top_k=body.top_k, filters=body.filters.to_domain() if body.filters else None)
+    return QueryResponse.of(answer, body.include_retrieved, asked=body.question if body.history else None)
 
 
 def sse(event: str, data: object) -> str:
@@ -39,11 +40,11 @@ def sse(event: str, data: object) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _events(events: Iterator[AnswerEvent], include_retrieved: bool) -> Iterator[str]:
+def _events(events: Iterator[AnswerEvent], include_retrieved: bool, asked: str | None) -> Iterator[str]:
     try:
         for event in events:
             if isinstance(event, Answer):
-                yield sse("done", QueryResponse.of(event, include_retrieved).model_dump(mode="json"))
+                yield sse("done", QueryResponse.of(event, include_retrieved, asked).model_dump(mode="json"))
             else:
                 yield sse("token", {"text": event})
     except Exception as exc:  # the status line is sent: report in-band, in the same shape as every error
@@ -67,11 +68,10 @@ def query_stream(body: QueryRequest, pipeline: ReadyPipelineDep) -> StreamingRes
     full /query response (citations, flags, warnings, mode), which replaces the streamed text. Invalid
     input still gets a 422 problem before the stream starts; a failure after it started is an `error` event.
     """
-    events = pipeline.stream(
-        body.question, top_k=body.top_k, filters=body.filters.to_domain() if body.filters else None
-    )
+    question = pipeline.standalone(body.question, [t.to_domain() for t in body.history])
+    events = pipeline.stream(question, top_k=body.top_k, filters=body.filters.to_domain() if body.filters else None)
     return StreamingResponse(
-        _events(events, body.include_retrieved),
+        _events(events, body.include_retrieved, body.question if body.history else None),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -1,0 +1,138 @@
+"""Request and response models of the OpenAI-compatible chat API (/v1/chat/completions, /v1/models).
+
+Requests tolerate the fields OpenAI clients commonly send (temperature, max_tokens, user,
+stream_options, ...): declared ones are type-checked and ignored, undeclared ones are dropped, so
+Open WebUI or LibreChat work unchanged while a mistyped value still gets a 422.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.schemas import MAX_QUESTION_CHARS, MAX_TURN_CHARS, MAX_TURNS, CitationOut
+from rag.conversation import Turn
+
+MODEL_ID = "newsrag"
+
+
+class Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TextPart(Lenient):
+    """A content part; only text parts carry anything we can use."""
+
+    type: Literal["text"]
+    text: str = Field(..., max_length=MAX_TURN_CHARS)
+
+
+MessageText = Annotated[str, Field(max_length=MAX_TURN_CHARS)]
+
+
+class ChatMessage(Lenient):
+    role: Literal["system", "developer", "user", "assistant"]
+    content: (
+        Annotated[str, Field(max_length=MAX_TURN_CHARS)] | Annotated[list[TextPart], Field(max_length=50)] | None
+    ) = None
+    name: str | None = Field(None, max_length=200)
+
+    @property
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "\n".join(part.text for part in self.content)
+        return self.content or ""
+
+
+class StreamOptions(Lenient):
+    include_usage: bool | None = None
+
+
+class ChatRequest(Lenient):
+    """A chat completion request: the last user message is the question, earlier turns its context."""
+
+    model: str = Field(MODEL_ID, max_length=200, description=f"Any value; the service is one model, '{MODEL_ID}'.")
+    messages: list[ChatMessage] = Field(..., min_length=1, max_length=MAX_TURNS)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    n: int | None = Field(None, ge=1, le=1, description="Only one choice is produced.")
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    user: str | None = Field(None, max_length=500)
+    metadata: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _has_a_question(self) -> ChatRequest:
+        users = [i for i, m in enumerate(self.messages) if m.role == "user"]
+        if not users:
+            raise ValueError("messages: must contain a user message")
+        last = users[-1]
+        question = " ".join(self.messages[last].text.split())
+        if not question:
+            raise ValueError(f"messages.{last}.content: the last user message must not be empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise ValueError(f"messages.{last}.content: a question must be at most {MAX_QUESTION_CHARS} characters")
+        return self
+
+    @property
+    def question_index(self) -> int:
+        return max(i for i, m in enumerate(self.messages) if m.role == "user")
+
+    @property
+    def question(self) -> str:
+        return self.messages[self.question_index].text
+
+    @property
+    def history(self) -> list[Turn]:
+        """The user and assistant turns before the question (system prompts do not steer retrieval)."""
+        before = self.messages[: self.question_index]
+        return [Turn(m.role, m.text) for m in before if m.role in ("user", "assistant") and m.text.strip()]
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str = Field(description="The answer with [n] markers, then its sources as a Markdown list.")
+    citations: list[CitationOut] = Field(description="What each [n] marker points at (not part of OpenAI's API).")
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: Literal["stop"] = "stop"
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage = Field(default_factory=Usage)
+    rewritten_question: str = Field(description="The standalone question that was retrieved and answered.")
+    answerable: bool
+    mode: str
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "newsrag"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
