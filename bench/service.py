@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -65,3 +65,22 @@ def running_service(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def serving_in_thread(app: Any, timeout: float = 60) -> Iterator[str]:
+    """An ASGI app under uvicorn in a thread of this process, on a free loopback port, ready."""
+    import threading
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.config.port}"
+    try:
+        wait_healthy(url, timeout)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

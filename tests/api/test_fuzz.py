@@ -6,18 +6,16 @@ Every response must be a non-5xx that the schema documents, with a body matching
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.main import create_app
-from bench.service import free_port, wait_healthy
+from bench.service import serving_in_thread
 from tests.conftest import SEEDS, make_settings
 
 KEY = "fuzz-key"
@@ -30,15 +28,8 @@ def fuzz_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     app_settings = make_settings(
         Path(tmp_path_factory.mktemp("fuzz-data")), seeds_dir=corpus, api_keys=KEY, rate_limit_per_minute=0
     )
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    wait_healthy(url, timeout=90)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving_in_thread(create_app(app_settings), timeout=90) as url:
+        yield url
 
 
 def operations(url: str) -> list:  # type: ignore[type-arg]

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 
 import openai
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from bench.service import free_port, wait_healthy
+from bench.service import serving_in_thread
 from rag.pipeline import Pipeline
 from rag.settings import Settings
 from tests.fake_llm import FakeLLM, Reply
@@ -23,16 +21,8 @@ PUTIN = "What did Putin say about China's 12-point plan?"
 @pytest.fixture(scope="module")
 def base_url(settings: Settings, pipeline: Pipeline) -> Iterator[str]:
     """The app under uvicorn on a loopback port, so a real HTTP client can talk to it."""
-    port = free_port()
-    app = create_app(settings, pipeline=pipeline)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    wait_healthy(url, timeout=60)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving_in_thread(create_app(settings, pipeline=pipeline), timeout=60) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

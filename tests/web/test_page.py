@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from api.main import create_app
-from bench.service import free_port, wait_healthy
+from bench.service import serving_in_thread
 from rag.pipeline import Pipeline
 from rag.settings import Settings
 from tests.conftest import ROOT
@@ -47,16 +45,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def page_url(settings: Settings, pipeline: Pipeline) -> Iterator[str]:
-    port = free_port()
-    app = create_app(settings, pipeline=pipeline)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    wait_healthy(url, timeout=60)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving_in_thread(create_app(settings, pipeline=pipeline), timeout=60) as url:
+        yield url
 
 
 def test_ask_open_a_citation_and_follow_up_in_a_browser(page_url: str, pipeline: Pipeline, tmp_path: Path) -> None:
