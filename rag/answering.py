@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.citations import Quote, build_citations, compose
+from rag.citations import Quote, build_citations, compose, quote_text
 from rag.errors import ProviderError
 from rag.generation import NO_ANSWER_REPLY, OpenAIGenerator, build_messages
 from rag.models import Answer, Chunk, ScoredChunk, Span
@@ -128,6 +128,11 @@ def fits_answer_type(question: str, sentence: str) -> bool:
     return not (_QUANTITY_QUESTION.search(question) and not _QUANTITY.search(sentence))
 
 
+def refusal(question: str, hits: list[ScoredChunk]) -> Answer:
+    """The answer when the sources do not support one: said plainly, nothing cited."""
+    return Answer(question=question, text=NO_ANSWER, answerable=False, citations=[], retrieved=hits)
+
+
 def _continuation(chunk: Chunk, sentence: Span) -> Span | None:
     """The next sentence of the same paragraph when it only makes sense after this one."""
     spans = chunk.sentences
@@ -135,7 +140,7 @@ def _continuation(chunk: Chunk, sentence: Span) -> Span | None:
         if span == sentence:
             nxt = spans[i + 1]
             between = chunk.text[span.end - chunk.start : nxt.start - chunk.start]
-            text = chunk.text[nxt.start - chunk.start : nxt.end - chunk.start]
+            text = quote_text(chunk, nxt)
             if "\n" not in between and _CONTINUATION.match(text):
                 return nxt
     return None
@@ -164,7 +169,7 @@ class ExtractiveAnswerer:
         covered = set().union(*(snapshot.article_terms.get(h.chunk.article_id, frozenset()) for h in read))
         if critical - covered:
             # No retrieved article mentions a name or number the question hinges on.
-            return Answer(question=question, text=NO_ANSWER, answerable=False, citations=[], retrieved=hits)
+            return refusal(question, hits)
 
         candidates: list[_Candidate] = []
         seen: set[tuple[str, int, int]] = set()
@@ -178,7 +183,7 @@ class ExtractiveAnswerer:
                 if key in seen:
                     continue
                 seen.add(key)
-                text = hit.chunk.text[span.start - hit.chunk.start : span.end - hit.chunk.start]
+                text = quote_text(hit.chunk, span)
                 if is_heading(text) or (policy.answer_type and not fits_answer_type(question, text)):
                     continue
                 sentence_terms = set(terms(text))
@@ -194,7 +199,7 @@ class ExtractiveAnswerer:
 
         candidates.sort(key=lambda c: (-c.score, c.hit.rank, c.sentence.start))
         if not candidates or candidates[0].similarity < policy.min_similarity or candidates[0].score < policy.min_score:
-            return Answer(question=question, text=NO_ANSWER, answerable=False, citations=[], retrieved=hits)
+            return refusal(question, hits)
 
         best = candidates[0].score
         chosen: list[_Candidate] = []

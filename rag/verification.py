@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.citations import Quote, build_citations
+from rag.citations import Quote, build_citations, quote_text
 from rag.embedding import Embedder
 from rag.models import Chunk, Citation, Flag, Span
 from rag.text import terms
@@ -212,7 +212,7 @@ def _evidence_spans(chunk: Chunk) -> list[tuple[int, str]]:
     """(row, text) of the passage's sentences that may support a claim: instructions excluded."""
     out = []
     for row, span in enumerate(chunk.sentences):
-        text = chunk.text[span.start - chunk.start : span.end - chunk.start]
+        text = quote_text(chunk, span)
         if not is_instruction(text):
             out.append((row, text))
     return out
