@@ -28,12 +28,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, default=Path("seeds"))
     parser.add_argument("--limit", type=int, default=0, help="only the first N articles (0 = all)")
-    parser.add_argument("--batch-size", type=int, default=None, help="RAG_EMBED_BATCH_SIZE override")
+    parser.add_argument("--batch-tokens", type=int, default=None, help="RAG_EMBED_BATCH_TOKENS override")
     args = parser.parse_args()
 
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="newsrag-ingest-")), refresh_seconds=3600)
-    if args.batch_size:
-        settings = settings.model_copy(update={"embed_batch_size": args.batch_size})
+    if args.batch_tokens:
+        settings = settings.model_copy(update={"embed_batch_tokens": args.batch_tokens})
     pipeline = build_pipeline(settings)
     files = sorted(args.corpus.iterdir()) if args.corpus.is_dir() else [args.corpus]
     articles = [a for f in files for a in load_file(f)]
@@ -48,7 +48,7 @@ def main() -> None:
     started = time.perf_counter()
     again = pipeline.ingest_articles(articles)
     warm = time.perf_counter() - started
-    print(f"cores: {os.cpu_count()}  corpus: {args.corpus}  embed batch: {settings.embed_batch_size}")
+    print(f"cores: {os.cpu_count()}  corpus: {args.corpus}  embed batch tokens: {settings.embed_batch_tokens}")
     print("| run | articles | chunks | seconds | articles/s | chunks/s | passage tokens/s | peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|")
     print(

@@ -1,6 +1,6 @@
 """One `rag eval` run: build or open the index, run our pipeline, the ablations and the baseline.
 
-Indexes are cached under `data_dir/<corpus>/<prefix>-<chunk tokens>-<overlap>`, so a second run
+Indexes are cached under `data_dir/<corpus>/<prefix>-<chunk tokens>-<overlap>-<pooled|separate>`, so a second run
 skips embedding (ingest skips unchanged articles). Everything runs in file order with fixed
 settings, so the same index and questions give the same numbers (latencies aside).
 """
@@ -53,7 +53,8 @@ def corpus_name(paths: Sequence[Path]) -> str:
 
 
 def index_dir(config: EvalConfig, settings: Settings, corpus: Sequence[Path], prefix: str) -> Path:
-    tag = f"{prefix}-{settings.chunk_tokens}-{settings.chunk_overlap_sentences}"
+    sentences = "pooled" if settings.embed_pool_sentences else "separate"
+    tag = f"{prefix}-{settings.chunk_tokens}-{settings.chunk_overlap_sentences}-{sentences}"
     return config.data_dir / corpus_name(corpus) / tag
 
 

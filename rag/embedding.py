@@ -95,7 +95,11 @@ class MiniLMEmbedder:
     dim = 384
 
     def __init__(
-        self, max_tokens: int = 256, batch_size: int = 16, threads: int = 0, pool_sentences: bool = False
+        self,
+        max_tokens: int = 256,
+        batch_tokens: int = 1024,
+        threads: int = 0,
+        pool_sentences: bool = True,
     ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -112,11 +116,11 @@ class MiniLMEmbedder:
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # The arena keeps the largest batch's buffers for ever (~175 MB after one 16x200 batch);
-        # without it memory is returned and single questions run as fast.
-        options.enable_cpu_mem_arena = False
+        # The arena keeps the largest batch's buffers, so batches are capped in tokens (rows x width).
+        # With the arena and small batches the model runs ~2x faster than without it or at 16 x 256.
+        options.enable_cpu_mem_arena = True
         self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        self._batch_size = batch_size
+        self._batch_tokens = max(batch_tokens, max_tokens + 2)
         self._pool_sentences = pool_sentences
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -140,10 +144,10 @@ class MiniLMEmbedder:
     ) -> list[PassageVectors]:
         """Passage vectors plus a vector per (start, end) character span of each passage.
 
-        By default each sentence is embedded on its own, in the same length-sorted batches as the
-        passages (short texts cost little). With `pool_sentences` the sentence vectors are pooled
-        from the passage's own token states instead: free, but context bleeds into every sentence,
-        which blurs the answerer's judgement of what a sentence says.
+        By default the sentence vectors are mean-pooled from the passage's own token states: free,
+        where embedding each sentence again doubles the ingest time. On the seed questions the pooled
+        vectors pick sentences as well as separate ones (fact recall 0.78 vs 0.76). With
+        `pool_sentences=False` each sentence is embedded on its own instead.
         """
         if not self._pool_sentences:
             return embed_separately(self.embed_queries, texts, sentence_spans)
@@ -154,17 +158,20 @@ class MiniLMEmbedder:
             for row, i in enumerate(idx):
                 n = int(mask[row].sum())
                 token_states = states[row, :n]
-                passage = token_states.mean(axis=0)
-                offsets = encodings[i].offsets
-                special = encodings[i].special_tokens_mask
-                sentences = np.zeros((len(sentence_spans[i]), self.dim), dtype=np.float32)
-                for k, (s, e) in enumerate(sentence_spans[i]):
-                    tokens = [t for t in range(n) if not special[t] and offsets[t][0] >= s and offsets[t][1] <= e]
-                    if tokens:
-                        sentences[k] = token_states[tokens].mean(axis=0)
-                    else:
-                        missing.append((i, k, texts[i][s:e]))
-                results[i] = PassageVectors(normalise(passage[None])[0], sentences)
+                offsets = np.asarray(encodings[i].offsets, dtype=np.int64).reshape(-1, 2)
+                usable = np.asarray(encodings[i].special_tokens_mask, dtype=bool) == 0
+                spans = np.asarray(sentence_spans[i], dtype=np.int64).reshape(-1, 2)
+                # member[k, t]: token t lies inside sentence k (special tokens never do).
+                member = (
+                    (offsets[None, :, 0] >= spans[:, :1]) & (offsets[None, :, 1] <= spans[:, 1:]) & usable[None, :]
+                ).astype(np.float32)
+                counts = member.sum(axis=1)
+                sentences = (member @ token_states) / np.maximum(counts, 1)[:, None]
+                for k in np.flatnonzero(counts == 0):
+                    s, e = sentence_spans[i][k]
+                    missing.append((i, int(k), texts[i][s:e]))
+                passage = normalise(token_states.mean(axis=0)[None])[0]
+                results[i] = PassageVectors(passage, sentences.astype(np.float32))
         if missing:
             extra = self.embed_queries([m[2] for m in missing])
             for (i, k, _), vec in zip(missing, extra, strict=True):
@@ -172,11 +179,19 @@ class MiniLMEmbedder:
         return [PassageVectors(r.passage, normalise(r.sentences)) for r in results if r is not None]
 
     def _forward(self, encodings: list):  # type: ignore[no-untyped-def,type-arg]
-        """Yields (indices, last_hidden_state, attention_mask) per length-sorted, longest-padded batch."""
+        """Yields (indices, last_hidden_state, attention_mask) per length-sorted, longest-padded batch.
+
+        A batch holds at most `batch_tokens` (rows x width): many short questions, or a few passages.
+        """
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
-        for b in range(0, len(order), self._batch_size):
-            idx = order[b : b + self._batch_size]
-            width = max(len(encodings[i].ids) for i in idx)
+        start = 0
+        while start < len(order):
+            end = start + 1
+            while end < len(order) and (end - start + 1) * len(encodings[order[end]].ids) <= self._batch_tokens:
+                end += 1
+            idx = order[start:end]
+            start = end
+            width = len(encodings[idx[-1]].ids)
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
             for row, i in enumerate(idx):

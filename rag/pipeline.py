@@ -35,7 +35,7 @@ def build_embedder(settings: Settings) -> Embedder:
         return SentenceTransformerEmbedder(settings.embed_model or "")
     return MiniLMEmbedder(
         max_tokens=settings.embed_max_tokens,
-        batch_size=settings.embed_batch_size,
+        batch_tokens=settings.embed_batch_tokens,
         threads=settings.embed_threads,
         pool_sentences=settings.embed_pool_sentences,
     )

@@ -29,12 +29,14 @@ class Settings(BaseSettings):
     embedder: Literal["minilm", "openai", "sentence-transformers"] = "minilm"
     embed_model: str | None = Field(None, description="Model name for the openai / sentence-transformers embedders.")
     embed_max_tokens: int = Field(256, ge=16, le=512)
-    embed_batch_size: int = Field(16, ge=1, le=256)
+    embed_batch_tokens: int = Field(
+        1024, ge=64, le=65536, description="MiniLM: most tokens (rows x width) in one model call."
+    )
     embed_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = one per core.")
     embed_pool_sentences: bool = Field(
-        False,
-        description="MiniLM: pool sentence vectors from the passage's token states (about half the ingest time; "
-        "passage vectors are unchanged, sentence vectors carry some context).",
+        True,
+        description="MiniLM: pool sentence vectors from the passage's token states (half the ingest time of "
+        "embedding each sentence again; passage vectors are the same either way).",
     )
     embed_prefix: Literal["none", "title", "title_date"] = "title"
     openai_api_key: str | None = Field(None, validation_alias="OPENAI_API_KEY")

@@ -74,4 +74,4 @@ def test_rag_eval_command_ingests_a_corpus_and_prints_the_summary(
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "ours (hybrid, title)" in out and "report:" in out
-    assert (tmp_path / "out" / "q.md").is_file() and (tmp_path / "cache" / "corpus" / "title-200-1").is_dir()
+    assert (tmp_path / "out" / "q.md").is_file() and (tmp_path / "cache" / "corpus" / "title-200-1-pooled").is_dir()

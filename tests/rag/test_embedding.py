@@ -8,7 +8,7 @@ from rag.embedding import MiniLMEmbedder
 
 @pytest.fixture(scope="module")
 def embedder() -> MiniLMEmbedder:
-    return MiniLMEmbedder(batch_size=4)
+    return MiniLMEmbedder(batch_tokens=64)
 
 
 def test_vectors_are_real_normalised_and_384_wide(embedder: MiniLMEmbedder) -> None:
@@ -44,10 +44,24 @@ def test_long_text_is_truncated_at_256_not_128_tokens(embedder: MiniLMEmbedder) 
     assert embedder.count_tokens([head])[0] == 150
 
 
-def test_passage_sentence_vectors_match_their_own_embeddings(embedder: MiniLMEmbedder) -> None:
+def test_separately_embedded_sentence_vectors_match_their_own_embeddings() -> None:
+    embedder = MiniLMEmbedder(batch_tokens=64, pool_sentences=False)
     text = "Putin praised the plan. The pipeline runs via Mongolia."
     spans = [(0, 23), (24, len(text))]
     [pv] = embedder.embed_passages([text], [spans])
     alone = embedder.embed_queries([text[s:e] for s, e in spans])
     assert np.allclose(pv.sentences, alone, atol=2e-3)
     assert pv.passage.shape == (384,)
+
+
+def test_pooled_sentence_vectors_stay_closest_to_their_own_sentence(embedder: MiniLMEmbedder) -> None:
+    text = "Putin praised the peace plan in Moscow. The gas pipeline runs via Mongolia to northern China."
+    spans = [(0, 38), (39, len(text))]
+    [pv] = embedder.embed_passages([text], [spans])
+    alone = embedder.embed_queries([text[s:e] for s, e in spans])
+    assert pv.sentences.shape == (2, 384)
+    assert np.allclose(np.linalg.norm(pv.sentences, axis=1), 1.0, atol=1e-5)
+    similarity = pv.sentences @ alone.T
+    assert similarity[0, 0] > similarity[0, 1] and similarity[1, 1] > similarity[1, 0]
+    # the passage vector is the same whether sentences are pooled or embedded again
+    assert np.allclose(pv.passage, embedder.embed_queries([text])[0], atol=2e-3)
