@@ -171,10 +171,12 @@ class Indexer:
                 spans.append([(head + s.start - chunk.start, head + s.end - chunk.start) for s in chunk.sentences])
         report.embedded_tokens += sum(self._embedder.count_tokens(texts))
         vectors = self._embedder.embed_passages(texts, spans)
+        writes = []
         pos = 0
         for article, chunks in batch:
             mine = vectors[pos : pos + len(chunks)]
             pos += len(chunks)
-            passage = np.stack([v.passage for v in mine]) if mine else np.zeros((1, self._embedder.dim), np.float32)
-            self._store.write_article(article, chunks, passage, [v.sentences for v in mine])
+            passage = np.stack([v.passage for v in mine]) if mine else np.zeros((0, self._embedder.dim), np.float32)
+            writes.append((article, chunks, passage, [v.sentences for v in mine]))
             report.chunks += len(chunks)
+        self._store.write_articles(writes)

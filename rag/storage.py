@@ -28,6 +28,9 @@ from rag.errors import DocumentNotFound, RagError, StoreUnavailable
 from rag.models import Article, ArticleRecord, Chunk, Filters, Span
 
 _PAGE = 2000
+_WRITE_ARTICLES = 200  # articles per chunk upsert: well under Chroma's largest batch
+
+ArticleWrite = tuple["Article", Sequence["Chunk"], np.ndarray, Sequence[np.ndarray]]
 _GENERATION_ID = "generation"
 
 
@@ -95,6 +98,14 @@ def _chunk_metadata(chunk: Chunk, sentence_vectors: np.ndarray) -> dict[str, Any
     if chunk.url:
         meta["url"] = chunk.url
     return meta
+
+
+def _mean_vector(vectors: np.ndarray, dim: int) -> np.ndarray:
+    """An article's vector: the normalised mean of its chunks' (zeros for an empty article)."""
+    if not len(vectors):
+        return np.zeros(dim, dtype=np.float32)
+    mean = vectors.mean(axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
 
 def _upsert_chunks(
@@ -228,30 +239,56 @@ class ChromaStore:
         sentence_vectors: Sequence[np.ndarray],
     ) -> None:
         """Make `article` (with these chunks) the visible version, atomically as seen by readers."""
-        article_vector = vectors.mean(axis=0)
-        article_vector = article_vector / max(float(np.linalg.norm(article_vector)), 1e-12)
+        self.write_articles([(article, chunks, vectors, sentence_vectors)])
+
+    def write_articles(self, items: Sequence[ArticleWrite]) -> None:
+        """`write_article` for many articles in a constant number of store calls.
+
+        Each article still becomes visible in one step: all new chunks are written before any
+        record, and old versions are deleted only after the records name the new ones.
+        """
+        items = [item for item in items]
+        if not items:
+            return
         with self._using() as (chunk_col, article_col, _):
-            if chunks:
-                _upsert_chunks(chunk_col, chunks, vectors, sentence_vectors)
+            written = [(a, c, v, sv) for a, c, v, sv in items if c]
+            for b in range(0, len(written), _WRITE_ARTICLES):
+                part = written[b : b + _WRITE_ARTICLES]
+                _upsert_chunks(
+                    chunk_col,
+                    [c for _, cs, _, _ in part for c in cs],
+                    np.concatenate([v for _, _, v, _ in part]),
+                    [x for _, _, _, svs in part for x in svs],
+                )
             article_col.upsert(
-                ids=[article.id],
-                embeddings=[article_vector.tolist()],
-                documents=[article.text],
-                metadatas=[_article_metadata(article, len(chunks))],
+                ids=[a.id for a, _, _, _ in items],
+                embeddings=[_mean_vector(v, self._dim).tolist() for _, _, v, _ in items],
+                documents=[a.text for a, _, _, _ in items],
+                metadatas=[_article_metadata(a, len(c)) for a, c, _, _ in items],
             )
-            chunk_col.delete(
-                where={"$and": [{"article_id": article.id}, {"article_hash": {"$ne": article.content_hash}}]}
-            )
+            stale = [{"$and": [{"article_id": a.id}, {"article_hash": {"$ne": a.content_hash}}]} for a, *_ in items]
+            chunk_col.delete(where=stale[0] if len(stale) == 1 else {"$or": stale})
             # Another replica writing the same article at the same moment may have deleted our
             # chunks as "old" before its own record was overwritten by ours: put them back.
-            if chunks:
-                mine = chunk_col.get(
-                    where={"$and": [{"article_id": article.id}, {"article_hash": article.content_hash}]}, include=[]
+            if written:
+                ids = [a.id for a, *_ in written]
+                present = chunk_col.get(
+                    where={"article_id": ids[0]} if len(ids) == 1 else {"article_id": {"$in": ids}},
+                    include=["metadatas"],
                 )
-                if len(mine["ids"]) < len(chunks):
-                    record = article_col.get(ids=[article.id], include=["metadatas"])
-                    if record["ids"] and record["metadatas"][0].get("content_hash") == article.content_hash:
-                        _upsert_chunks(chunk_col, chunks, vectors, sentence_vectors)
+                have: dict[tuple[str, str], int] = {}
+                for meta in present["metadatas"]:
+                    key = (meta["article_id"], meta["article_hash"])
+                    have[key] = have.get(key, 0) + 1
+                short = [w for w in written if have.get((w[0].id, w[0].content_hash), 0) < len(w[1])]
+                if short:
+                    records = article_col.get(ids=[w[0].id for w in short], include=["metadatas"])
+                    current = {
+                        i: m.get("content_hash") for i, m in zip(records["ids"], records["metadatas"], strict=True)
+                    }
+                    for article, chunks, vectors, sentence_vectors in short:
+                        if current.get(article.id) == article.content_hash:
+                            _upsert_chunks(chunk_col, chunks, vectors, sentence_vectors)
 
     def delete_article(self, article_id: str) -> None:
         """Remove an article: its record first (it disappears at once), then its chunks."""

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from rag.loading import load_file
 from rag.pipeline import Pipeline, build_pipeline
 from tests.conftest import SEEDS, make_settings
 
@@ -110,3 +113,32 @@ def test_an_incremental_refresh_equals_a_full_reload(fresh: tuple[Pipeline, Path
     assert incremental.tokenised == full.tokenised
     assert "003_99b702be79d94449-1" not in incremental.article_terms
     assert any("99 billion" in s.chunk.text for s in incremental.chunks)
+
+
+def test_one_bulk_write_adds_replaces_and_empties_articles_together(fresh: tuple[Pipeline, Path]) -> None:
+    pipeline, corpus = fresh
+    pipeline.ingest([corpus])
+    store, indexer = pipeline.store, pipeline.indexer
+    records = store.article_records()
+    articles = {a.id: a for f in sorted(corpus.iterdir()) for a in load_file(f)}
+    changed = dataclasses.replace(articles["002_353d98a7930780b3-1"], title="A new headline")
+    empty = dataclasses.replace(articles["003_99b702be79d94449-1"], id="empty-1", body=())
+    extra = dataclasses.replace(articles["003_99b702be79d94449-1"], id="copy-1")
+    writes = []
+    for article in (changed, empty, extra):
+        chunks = indexer.chunker.split(article)
+        vectors = np.random.default_rng(0).normal(size=(len(chunks), 384)).astype(np.float32)
+        writes.append((article, chunks, vectors, [np.ones((len(c.sentences), 384), np.float32) for c in chunks]))
+    store.write_articles(writes)
+    after = store.article_records()
+    assert after["002_353d98a7930780b3-1"].content_hash == changed.content_hash
+    assert after["002_353d98a7930780b3-1"].content_hash != records["002_353d98a7930780b3-1"].content_hash
+    assert after["empty-1"].chunk_count == 0 and after["copy-1"].chunk_count == len(writes[2][1])
+    rows = chunk_rows(pipeline).values()
+    by_article: dict[str, set[str]] = {}
+    for row in rows:
+        by_article.setdefault(row["meta"]["article_id"], set()).add(row["meta"]["article_hash"])
+    # exactly one version per article is stored: the old one of the replaced article is gone
+    assert by_article["002_353d98a7930780b3-1"] == {changed.content_hash}
+    assert by_article["copy-1"] == {extra.content_hash} and "empty-1" not in by_article
+    assert all(len(hashes) == 1 for hashes in by_article.values())
