@@ -14,11 +14,9 @@ then re-ingested unchanged (which must be skipped). Figures:
 - model tokens/s: non-padding tokens the model actually ran over;
 - articles/s and chunks/s over the same wall time, and peak RSS of the child process.
 
-The baseline is what a first llama-index prototype does (`VectorStoreIndex.from_documents` over
-`ChromaVectorStore`, `SentenceSplitter(chunk_size=256)`), embedding with the int8 MiniLM either
-as shipped (`shipped`: tokenizer.json's fixed padding and truncation at 128, batches of 32, as
-the issue measured it) or through our embedder (`ours`). Run it alone: other work on the machine
-skews every figure.
+The baseline is `bench.plain`: what a first llama-index prototype does, with the int8 MiniLM as
+shipped (`shipped`) or through our embedder (`ours`). Its Chroma client is opened inside its
+clock, so ours is too. Run it alone: other work on the machine skews every figure.
 """
 
 from __future__ import annotations
@@ -49,46 +47,12 @@ def load_articles(corpus: Path, limit: int) -> list[Article]:
     return articles[:limit] if limit else articles
 
 
-class ShippedMiniLM:
-    """The int8 MiniLM run the plain way: tokenizer.json as shipped (pads and truncates at 128),
-    onnxruntime's default session, mean pooling. What a prototype gets without our tuning."""
-
-    def __init__(self) -> None:
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
-        from rag.embedding import minilm_files
-
-        model, tokenizer = minilm_files()
-        self.tokenizer = Tokenizer.from_file(str(tokenizer))
-        self.counter = Tokenizer.from_file(str(tokenizer))
-        self.counter.no_padding()
-        self.counter.no_truncation()
-        self.session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-        self.tokens = 0
-        self.model_tokens = 0
-
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        import numpy as np
-
-        self.tokens += sum(len(e.ids) for e in self.counter.encode_batch(texts, add_special_tokens=False))
-        encodings = self.tokenizer.encode_batch(texts)
-        ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
-        mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
-        self.model_tokens += int(mask.sum()) - 2 * len(texts)
-        (states,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": ids * 0})
-        pooled = (states * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
-        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return [row.tolist() for row in pooled]
-
-
 def run_ours(articles: list[Article]) -> dict[str, Any]:
     from rag.pipeline import build_pipeline
     from rag.settings import Settings
 
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="newsrag-ingest-")), refresh_seconds=3600)
     pipeline = build_pipeline(settings)
-    pipeline.is_empty()  # opens the Chroma client, as the baseline's is opened before its clock starts
     started = time.perf_counter()
     report = pipeline.ingest_articles(articles)
     cold = time.perf_counter() - started
@@ -108,71 +72,20 @@ def run_ours(articles: list[Article]) -> dict[str, Any]:
 
 
 def run_baseline(articles: list[Article], embedder: str) -> dict[str, Any]:
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-    from llama_index.core import Document, StorageContext, VectorStoreIndex
-    from llama_index.core.base.embeddings.base import BaseEmbedding
-    from llama_index.core.node_parser import SentenceSplitter
-    from llama_index.vector_stores.chroma import ChromaVectorStore
-    from pydantic import PrivateAttr
+    from bench.plain import OursCounted, ShippedMiniLM, chunk_count, embed_model, plain_index
 
-    if embedder == "shipped":
-        shipped = ShippedMiniLM()
-        embed, count = shipped.embed, lambda: (shipped.tokens, shipped.model_tokens)
-    else:
-        from rag.embedding import MiniLMEmbedder
-
-        ours = MiniLMEmbedder()
-        seen = [0, 0]
-
-        def embed(texts: list[str]) -> list[list[float]]:
-            lengths = ours.count_tokens(texts)
-            seen[0] += sum(lengths)
-            seen[1] += sum(min(n, 254) for n in lengths)
-            return [row.tolist() for row in ours.embed_queries(texts)]
-
-        def count() -> tuple[int, int]:
-            return seen[0], seen[1]
-
-    class Model(BaseEmbedding):
-        _embed: Any = PrivateAttr()
-
-        def __init__(self) -> None:
-            super().__init__(model_name=f"minilm-{embedder}", embed_batch_size=32)
-            self._embed = embed
-
-        def _get_query_embedding(self, query: str) -> list[float]:
-            return self._embed([query])[0]
-
-        def _get_text_embedding(self, text: str) -> list[float]:
-            return self._embed([text])[0]
-
-        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-            return self._embed(texts)
-
-        async def _aget_query_embedding(self, query: str) -> list[float]:
-            return self._get_query_embedding(query)
-
-    client = chromadb.PersistentClient(
-        path=tempfile.mkdtemp(prefix="newsrag-baseline-"), settings=ChromaSettings(anonymized_telemetry=False)
-    )
-    store = ChromaVectorStore(chroma_collection=client.get_or_create_collection("baseline", embedding_function=None))
-    documents = [Document(text=a.text, metadata={"article_id": a.id}) for a in articles]
+    counted = ShippedMiniLM() if embedder == "shipped" else OursCounted()
+    model = embed_model(counted.embed, f"minilm-{embedder}")
+    path = Path(tempfile.mkdtemp(prefix="newsrag-baseline-"))
     started = time.perf_counter()
-    index = VectorStoreIndex.from_documents(
-        documents,
-        storage_context=StorageContext.from_defaults(vector_store=store),
-        transformations=[SentenceSplitter(chunk_size=256)],
-        embed_model=Model(),
-    )
+    index = plain_index(articles, model, path)
     seconds = time.perf_counter() - started
-    del index
     return {
         "seconds": seconds,
         "articles": len(articles),
-        "chunks": store._collection.count(),
-        "tokens": count()[0],
-        "model_tokens": count()[1],
+        "chunks": chunk_count(index),
+        "tokens": counted.tokens,
+        "model_tokens": counted.model_tokens,
         "reingest_seconds": None,
         "peak_rss_mb": peak_rss_mb(),
     }
