@@ -122,6 +122,10 @@ class MiniLMEmbedder:
         self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self._batch_tokens = max(batch_tokens, max_tokens + 2)
         self._pool_sentences = pool_sentences
+        # After the last batch of passages the arena hands its buffers back, so that an ingest
+        # does not leave it at its high-water mark; questions keep theirs (small).
+        self._shrink = ort.RunOptions()
+        self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Model tokens of each text, without the [CLS]/[SEP] pair."""
@@ -154,7 +158,7 @@ class MiniLMEmbedder:
         encodings = self._tokenizer.encode_batch(list(texts))
         results: list[PassageVectors | None] = [None] * len(texts)
         missing: list[tuple[int, int, str]] = []
-        for idx, states, mask in self._forward(encodings):
+        for idx, states, mask in self._forward(encodings, shrink=True):
             for row, i in enumerate(idx):
                 n = int(mask[row].sum())
                 token_states = states[row, :n]
@@ -178,7 +182,7 @@ class MiniLMEmbedder:
                 results[i].sentences[k] = vec  # type: ignore[union-attr]
         return [PassageVectors(r.passage, normalise(r.sentences)) for r in results if r is not None]
 
-    def _forward(self, encodings: list):  # type: ignore[no-untyped-def,type-arg]
+    def _forward(self, encodings: list, shrink: bool = False):  # type: ignore[no-untyped-def,type-arg]
         """Yields (indices, last_hidden_state, attention_mask) per length-sorted, longest-padded batch.
 
         A batch holds at most `batch_tokens` (rows x width): many short questions, or a few passages.
@@ -199,7 +203,9 @@ class MiniLMEmbedder:
                 ids[row, :n] = encodings[i].ids
                 mask[row, :n] = 1
             (states,) = self._session.run(
-                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+                None,
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+                self._shrink if shrink and start >= len(order) else None,
             )
             yield idx, states, mask.astype(np.float32)
 
