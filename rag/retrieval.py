@@ -22,6 +22,46 @@ from rag.storage import ChromaStore, StoredChunk, day_number
 from rag.text import terms
 
 
+class ChunkTerms:
+    """`snapshot.chunk_terms[i]`: the distinct terms of chunk i, made when asked for.
+
+    Only the few retrieved chunks are ever asked about, so a set per chunk (several KB each, most of
+    a 100k-chunk snapshot's memory) is not kept."""
+
+    __slots__ = ("_tokenised",)
+
+    def __init__(self, tokenised: list[tuple[str, ...]]) -> None:
+        self._tokenised = tokenised
+
+    def __getitem__(self, index: int) -> frozenset[str]:
+        return frozenset(self._tokenised[index])
+
+    def __len__(self) -> int:
+        return len(self._tokenised)
+
+
+class ArticleTerms:
+    """`snapshot.article_terms.get(article_id)`: the distinct terms of an article's chunks, made when asked for."""
+
+    __slots__ = ("_rows", "_tokenised")
+
+    def __init__(self, rows: dict[str, range], tokenised: list[tuple[str, ...]]) -> None:
+        self._rows = rows
+        self._tokenised = tokenised
+
+    def get(self, article_id: str, default: frozenset[str] = frozenset()) -> frozenset[str]:
+        rows = self._rows.get(article_id)
+        if rows is None:
+            return default
+        return frozenset(term for row in rows for term in self._tokenised[row])
+
+    def __contains__(self, article_id: object) -> bool:
+        return article_id in self._rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything a replica holds in memory about one version of the index."""
@@ -31,29 +71,31 @@ class Snapshot:
     tokenised: list[tuple[str, ...]]
     by_id: dict[str, int]
     lexical: LexicalIndex
-    chunk_terms: list[frozenset[str]]
-    article_terms: dict[str, frozenset[str]]
+    chunk_terms: ChunkTerms
+    article_terms: ArticleTerms
     sources: np.ndarray
     article_ids: np.ndarray
     days: np.ndarray
 
     @classmethod
     def build(cls, token: str, chunks: list[StoredChunk], tokenised: list[tuple[str, ...]] | None = None) -> Snapshot:
-        """A snapshot of `chunks`; `tokenised` (their terms, same order) saves re-tokenising."""
+        """A snapshot of `chunks` (in article order); `tokenised` (their terms, same order) saves re-tokenising."""
         if tokenised is None:
             tokenised = [tuple(sys.intern(t) for t in terms(f"{s.chunk.title}\n{s.chunk.text}")) for s in chunks]
-        chunk_terms = [frozenset(t) for t in tokenised]
-        article_terms: dict[str, set[str]] = {}
-        for s, t in zip(chunks, chunk_terms, strict=True):
-            article_terms.setdefault(s.chunk.article_id, set()).update(t)
+        rows: dict[str, range] = {}
+        start = 0
+        for i in range(1, len(chunks) + 1):
+            if i == len(chunks) or chunks[i].chunk.article_id != chunks[start].chunk.article_id:
+                rows[chunks[start].chunk.article_id] = range(start, i)
+                start = i
         return cls(
             token=token,
             chunks=chunks,
             tokenised=tokenised,
             by_id={s.chunk.id: i for i, s in enumerate(chunks)},
             lexical=LexicalIndex(tokenised),
-            chunk_terms=chunk_terms,
-            article_terms={k: frozenset(v) for k, v in article_terms.items()},
+            chunk_terms=ChunkTerms(tokenised),
+            article_terms=ArticleTerms(rows, tokenised),
             sources=np.asarray([s.chunk.source for s in chunks], dtype=object),
             article_ids=np.asarray([s.chunk.article_id for s in chunks], dtype=object),
             days=np.asarray([day_number(s.chunk.published_at) if s.chunk.published_at else 0 for s in chunks]),

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         1024, ge=64, le=65536, description="MiniLM: most tokens (rows x width) in one model call."
     )
     embed_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = one per core.")
+    embed_spin: bool = Field(
+        False, description="onnxruntime threads spin while waiting: lower single-query latency, less throughput."
+    )
     embed_pool_sentences: bool = Field(
         True,
         description="MiniLM: pool sentence vectors from the passage's token states (half the ingest time of "

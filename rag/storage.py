@@ -36,10 +36,19 @@ _GENERATION_ID = "generation"
 
 @dataclass(frozen=True, slots=True)
 class StoredChunk:
-    """A chunk as read back from the store, with its sentence vectors (float32, normalised)."""
+    """A chunk as read back from the store, with its sentence vectors.
+
+    The vectors stay in their stored int8 form (`encode_vectors`, 4x smaller than float32) until
+    asked for: every replica holds every chunk, and only the few retrieved ones are ever read.
+    """
 
     chunk: Chunk
-    sentence_vectors: np.ndarray
+    vectors_blob: bytes
+
+    @property
+    def sentence_vectors(self) -> np.ndarray:
+        """float32, one L2-normalised row per sentence of the chunk."""
+        return _decode_raw(self.vectors_blob)
 
 
 def encode_spans(spans: Sequence[Span]) -> str:
@@ -62,7 +71,10 @@ def encode_vectors(vectors: np.ndarray) -> str:
 
 
 def decode_vectors(value: str) -> np.ndarray:
-    raw = base64.b64decode(value)
+    return _decode_raw(base64.b64decode(value))
+
+
+def _decode_raw(raw: bytes) -> np.ndarray:
     rows, dim = np.frombuffer(raw[:8], dtype=np.int32)
     scales = np.frombuffer(raw[8 : 8 + 2 * rows], dtype=np.float16).astype(np.float32)
     quantised = np.frombuffer(raw[8 + 2 * rows :], dtype=np.int8).reshape(rows, dim).astype(np.float32)
@@ -134,7 +146,7 @@ def _chunk_from_row(chunk_id: str, text: str, meta: dict[str, Any]) -> StoredChu
         published_at=_date_or_none(meta.get("published_at")),
         url=meta.get("url"),
     )
-    return StoredChunk(chunk, decode_vectors(meta["sentence_vectors"]))
+    return StoredChunk(chunk, base64.b64decode(meta["sentence_vectors"]))
 
 
 def _article_metadata(article: Article, chunk_count: int) -> dict[str, Any]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rag.models import Filters
 from rag.pipeline import Pipeline
+from rag.text import terms
 
 
 def test_hybrid_ranking_records_both_retrievers(pipeline: Pipeline) -> None:
@@ -32,3 +33,16 @@ def test_retrieval_is_deterministic(pipeline: Pipeline) -> None:
     a = pipeline.retriever.retrieve("Xi on sanctions", top_k=10).hits
     b = pipeline.retriever.retrieve("Xi on sanctions", top_k=10).hits
     assert [h.chunk.id for h in a] == [h.chunk.id for h in b]
+
+
+def test_term_views_match_the_chunks_they_describe(pipeline: Pipeline) -> None:
+    snapshot = pipeline.retriever.refresh()
+    for i, stored in enumerate(snapshot.chunks):
+        assert snapshot.chunk_terms[i] == frozenset(terms(f"{stored.chunk.title}\n{stored.chunk.text}"))
+    by_article: dict[str, set[str]] = {}
+    for stored, tokens in zip(snapshot.chunks, snapshot.tokenised, strict=True):
+        by_article.setdefault(stored.chunk.article_id, set()).update(tokens)
+    assert len(snapshot.article_terms) == len(by_article) == 7
+    for article_id, expected in by_article.items():
+        assert snapshot.article_terms.get(article_id) == expected
+    assert snapshot.article_terms.get("no-such-article") == frozenset()
