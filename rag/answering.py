@@ -107,7 +107,7 @@ _SPEECH_QUESTION = re.compile(
 )
 _REPORTING = re.compile(
     r"[\"“”«»]|\b(?:said|says|say|told|tells|added|noted|stressed|warned|stated|insisted|argued|explained|"
-    r"described|called|calling|urged|accused|thanked|praised|critici[sz]ed|welcomed|expressed|responded|replied|"
+    r"described|called|urged|accused|thanked|praised|critici[sz]ed|welcomed|expressed|responded|replied|"
     r"reacted|commented|announced|declared|emphasi[sz]ed|reiterated|vowed|pledged|claimed|credited|hailed|"
     r"condemned|rejected|dismissed|denied|acknowledged|admitted|spoke|remarks?|statement)\b",
     re.IGNORECASE,
