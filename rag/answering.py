@@ -56,6 +56,73 @@ _QUANTITY = re.compile(
     re.IGNORECASE,
 )
 _MONEY = re.compile(r"[$€£¥]|\b(?:dollars?|usd|yuan|renminbi|rubles?|roubles?|euros?)\b", re.IGNORECASE)
+# "How many ships ..." is answered by a sentence that counts ships: the counted nouns of the question
+# (the words after "how many" up to the verb) must appear in the sentence. Counts of occasions
+# ("how many times") are stated as "twice" or "on 40 occasions", so those nouns are not required.
+_HOW_MANY = re.compile(
+    r"\bhow many ((?:[\w’'-]+\s+){0,4}?)(?=(?:did|do|does|were|was|are|is|had|has|have|will|would|took|take)\b)",
+    re.IGNORECASE,
+)
+_OCCASIONS = frozenset(["time", "occas", "visit", "meet"])
+_DURATION_QUESTION = re.compile(r"\bhow long\b|\bfor how (?:many|much)\b", re.IGNORECASE)
+_DURATION = re.compile(
+    r"\b(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centur(?:y|ies)|as long|longer|shorter)\b",
+    re.IGNORECASE,
+)
+_MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|November|December|"
+    "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+)
+_WEEKDAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+# A "when" question is answered by a sentence that places something in time.
+_WHEN_QUESTION = re.compile(
+    r"^(?:since |until |by )?when\b|\b(?:what|which) (?:date|day|year|month|time)\b|\bsince when\b", re.IGNORECASE
+)
+_TIME = re.compile(
+    rf"\b(?:{_MONTHS}|{_WEEKDAYS}|spring|summer|autumn|fall|winter|today|yesterday|tomorrow|tonight|ago|"
+    r"(?:last|next|this|coming|previous|past|same) (?:week|month|year|decade|spring|summer|autumn|winter)|"
+    r"(?:1[89]|20)\d\d|(?:days?|weeks?|months?|years?) (?:after|before|later|earlier)|eve of|since|until|"
+    r"mid-\w+|early|late)\b",
+    re.IGNORECASE,
+)
+# A "where / in which city" question is answered by a sentence that names a place: a capitalised name after
+# a locative preposition ("in Samarkand", "to Harbin", "in Beijing’s Great Hall") that the question does not
+# already name. Months and weekdays after "in" / "on" are times, not places.
+_PLACE_QUESTION = re.compile(
+    r"^where\b|\b(?:which|what) (?:\w+ )?(?:city|town|country|countries|capital|building|venue|place|region|"
+    r"province|state|village|port|hall|palace|location)\b",
+    re.IGNORECASE,
+)
+_PLACE = re.compile(
+    r"(?<!according )\b(?:in|at|to|from|near|inside|outside|into|across|toward|towards|hosted by|held in|"
+    r"visited|visit|visiting)\s+"
+    r"(?:the\s+)?((?:[A-Z][\w’'.-]*(?:\s+(?:of\s+the\s+|of\s+|de\s+)?|[’']s\s+)?){1,6})"
+)
+_NOT_PLACES = frozenset(m.lower() for m in f"{_MONTHS}|{_WEEKDAYS}".split("|"))
+# Questions about what someone said or how they reacted, and the words that report speech in a sentence.
+_SPEECH_QUESTION = re.compile(
+    r"\b(?:did|does|do|has|have|had)\s+((?:[\w’'.-]+\s+){1,6}?)(?:say|tell|describe|characteri[sz]e|respond|"
+    r"react|rate|reply|comment|warn|call|thank|credit|accuse|praise|criticise|criticize)\b",
+    re.IGNORECASE,
+)
+_REPORTING = re.compile(
+    r"[\"“”«»]|\b(?:said|says|say|told|tells|added|noted|stressed|warned|stated|insisted|argued|explained|"
+    r"described|called|urged|accused|thanked|praised|critici[sz]ed|welcomed|expressed|responded|replied|"
+    r"reacted|commented|announced|declared|emphasi[sz]ed|reiterated|vowed|pledged|claimed|credited|hailed|"
+    r"condemned|rejected|dismissed|denied|acknowledged|admitted|spoke|remarks?|statement)\b",
+    re.IGNORECASE,
+)
+# "Putin said", "Xi told Putin", "said Xi": the name before a reporting verb, or right after "said" (not after
+# "told", which names the listener).
+_SPEAKER = re.compile(
+    r"\b([A-Z][\w’'-]+)\s+(?:said|says|told|tells|added|noted|stressed|warned|stated|insisted|argued|explained|"
+    r"responded|replied|commended|praised|urged|accused|thanked|described|called|expressed|reiterated|"
+    r"emphasi[sz]ed|welcomed|hailed|vowed)\b|\b(?:said|says|added|noted|stressed)\s+([A-Z][\w’'-]+)\b"
+)
+# What a speech question is about: the words after "about / to / on" up to the end of that clause.
+_TOPIC = re.compile(
+    r"\b(?:about|to|on|regarding|over)\s+(.+?)(?=\s+(?:when|while|during|at|in|after|before|since)\b|[,;?]|$)"
+)
 _ASKING = frozenset(
     [
         "what",
@@ -121,11 +188,110 @@ def key_terms(question: str) -> set[str]:
     return out
 
 
+def _stems(text: str) -> set[str]:
+    return {stem(w) for w in words(text)}
+
+
+def _singular(word: str) -> str:
+    """ "ships" -> "ship", "delegations" -> "delegation" (not a stemmer: "shipped" stays apart from "ship")."""
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "sses", "xes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+def counted_nouns(question: str) -> set[str]:
+    """What a "how many ..." question counts ("ship", "sailor"), singular; empty for other questions."""
+    match = _HOW_MANY.search(question)
+    if not match:
+        return set()
+    out = {_singular(w) for w in words(match.group(1)) if w not in STOPWORDS and w not in _ASKING}
+    return set() if {stem(w) for w in out} & _OCCASIONS else out
+
+
+def places(sentence: str) -> set[str]:
+    """Stems of the capitalised names a sentence puts after a locative preposition ("in Samarkand")."""
+    out: set[str] = set()
+    for match in _PLACE.finditer(sentence):
+        for word in words(match.group(1)):
+            if word not in STOPWORDS and word not in _NOT_PLACES:
+                out.add(stem(word))
+    return out
+
+
 def fits_answer_type(question: str, sentence: str) -> bool:
-    """Whether a sentence can answer the kind of question asked (a quantity, an amount of money)."""
+    """Whether a sentence can answer the kind of question asked.
+
+    A quantity or an amount of money (and for "how many X" a count of X), a duration for "how long",
+    a time for "when", a place the question does not name for "where / which city".
+    """
     if _MONEY_QUESTION.search(question) and _QUANTITY_QUESTION.search(question) and not _MONEY.search(sentence):
         return False
-    return not (_QUANTITY_QUESTION.search(question) and not _QUANTITY.search(sentence))
+    if _QUANTITY_QUESTION.search(question) and not _QUANTITY.search(sentence):
+        return False
+    counted = counted_nouns(question)
+    if counted and not counted & {_singular(w) for w in words(sentence)}:
+        return False
+    if _DURATION_QUESTION.search(question) and not _DURATION.search(sentence):
+        return False
+    if _WHEN_QUESTION.search(question) and not _TIME.search(sentence):
+        return False
+    return not (_PLACE_QUESTION.search(question) and not places(sentence) - _stems(question))
+
+
+def asks_for_slot(question: str) -> bool:
+    """Whether the question asks for one specific item (a number, an amount, a duration, a time, a place)."""
+    return any(
+        pattern.search(question)
+        for pattern in (_QUANTITY_QUESTION, _DURATION_QUESTION, _WHEN_QUESTION, _PLACE_QUESTION)
+    )
+
+
+def undated(names: set[str]) -> set[str]:
+    """Key terms without years and months: articles are dated, so their text often says "last month" instead."""
+    months = {stem(m.lower()) for m in _MONTHS.split("|")}
+    return {t for t in names if t not in months and not re.fullmatch(r"(?:1[89]|20)\d\d", t)}
+
+
+def speech_subject(question: str) -> set[str]:
+    """Stems of the names of whoever a "what did X say / how did X react" question asks about."""
+    match = _SPEECH_QUESTION.search(question)
+    if not match:
+        return set()
+    return {stem(w) for m in _CAPITALISED.finditer(match.group(1)) for w in words(m.group())} - {
+        stem(w) for w in _ASKING
+    }
+
+
+def fits_speaker(question: str, sentence: str) -> bool:
+    """A "what did X say" question is answered by a sentence reporting speech, and not one quoting someone else.
+
+    The sentence must report something said (a quotation or a reporting verb); when it names its speaker
+    ("Putin said", "said Xi") without naming the one the question asks about, it quotes someone else.
+    "He said" names no one.
+    """
+    subject = speech_subject(question)
+    if not subject:
+        return True
+    if not _REPORTING.search(sentence):
+        return False
+    speakers = {stem(w) for m in _SPEAKER.finditer(sentence) for g in m.groups() if g for w in words(g)}
+    speakers -= {stem(w) for w in STOPWORDS | _NOT_PLACES}
+    return not speakers or bool(speakers & subject)
+
+
+def speech_topic(question: str) -> set[str]:
+    """Terms of what a "what did X say about ... / how did X respond to ..." question is about."""
+    match = _SPEECH_QUESTION.search(question)
+    if not match:
+        return set()
+    topic = _TOPIC.search(question, match.end())
+    if not topic:
+        return set()
+    return set(terms(topic.group(1))) - speech_subject(question) - {stem(w) for w in QUESTION_WORDS}
 
 
 def refusal(question: str, hits: list[ScoredChunk]) -> Answer:
@@ -144,6 +310,13 @@ def _continuation(chunk: Chunk, sentence: Span) -> Span | None:
             if "\n" not in between and _CONTINUATION.match(text):
                 return nxt
     return None
+
+
+def context(chunk: Chunk, sentence: Span) -> str:
+    """The sentence with the one that leans on it ("But he added that ..."), as a reader would take it."""
+    follower = _continuation(chunk, sentence)
+    text = quote_text(chunk, sentence)
+    return text if follower is None else f"{text} {quote_text(chunk, follower)}"
 
 
 def is_heading(text: str) -> bool:
@@ -171,10 +344,17 @@ class ExtractiveAnswerer:
             # No retrieved article mentions a name or number the question hinges on.
             return refusal(question, hits)
 
+        # A question asking for one item of one event ("when is X's visit to Washington") is only answered
+        # from a passage that names everything the event is identified by (dates aside).
+        required = undated(critical) if policy.answer_type and asks_for_slot(question) else set()
+        # What someone said about a topic is quoted from a sentence that mentions the topic.
+        topic = speech_topic(question) if policy.answer_type else set()
         candidates: list[_Candidate] = []
         seen: set[tuple[str, int, int]] = set()
         for hit in read:
             idx = snapshot.by_id[hit.chunk.id]
+            if required - snapshot.chunk_terms[idx]:
+                continue
             stored = snapshot.chunks[idx]
             passage_share = sum(w for t, w in weights.items() if t in snapshot.chunk_terms[idx]) / total
             sims = stored.sentence_vectors @ question_vector
@@ -184,8 +364,14 @@ class ExtractiveAnswerer:
                     continue
                 seen.add(key)
                 text = quote_text(hit.chunk, span)
-                if is_heading(text) or (policy.answer_type and not fits_answer_type(question, text)):
+                if is_heading(text):
                     continue
+                if policy.answer_type:
+                    said = context(hit.chunk, span)
+                    if not (fits_answer_type(question, text) and fits_speaker(question, said)):
+                        continue
+                    if topic and not topic & set(terms(said)):
+                        continue
                 sentence_terms = set(terms(text))
                 share = sum(w for t, w in weights.items() if t in sentence_terms) / total
                 similarity = float(sims[row])

@@ -1,4 +1,5 @@
-"""Retrieval: dense (Chroma) and lexical (BM25) candidates fused by reciprocal rank fusion.
+"""Retrieval: dense (Chroma) and lexical (BM25) candidates fused by reciprocal rank fusion, the top
+few reordered by their best sentence (sentence vectors stored at ingest, plus the question's words).
 
 Each replica keeps a snapshot of the visible chunks in memory (texts, sentence vectors and the
 BM25 index) and reloads it when the store's change token moves, so replicas sharing one Chroma
@@ -19,7 +20,7 @@ from rag.errors import IndexNotReady
 from rag.lexical import LexicalIndex
 from rag.models import Filters, ScoredChunk
 from rag.storage import ChromaStore, StoredChunk, day_number
-from rag.text import terms
+from rag.text import QUESTION_WORDS, stem, terms
 
 
 class ChunkTerms:
@@ -160,6 +161,9 @@ class HybridRetriever:
         dense_weight: float = 1.0,
         lexical_weight: float = 1.0,
         refresh_seconds: float = 2.0,
+        rerank_depth: int = 10,
+        rerank_fused_weight: float = 10.0,
+        rerank_lexical_weight: float = 1.0,
     ) -> None:
         self._store = store
         self._embedder = embedder
@@ -168,6 +172,11 @@ class HybridRetriever:
         self._dense_weight = dense_weight
         self._lexical_weight = lexical_weight
         self._refresh_seconds = refresh_seconds
+        self._rerank_depth = rerank_depth
+        self._rerank_fused_weight = rerank_fused_weight
+        self._rerank_lexical_weight = rerank_lexical_weight
+        self._question_stems = frozenset(stem(w) for w in QUESTION_WORDS)
+        self._sentence_terms: dict[tuple[str, str], list[frozenset[str]]] = {}  # (chunk id, article hash)
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
@@ -205,7 +214,8 @@ class HybridRetriever:
         t3 = time.perf_counter()
         lexical = [i for i, _ in snapshot.lexical.search(question, self._candidates, snapshot.mask(filters))]
         t4 = time.perf_counter()
-        hits = self._fuse(snapshot, dense_ids, lexical, top_k)
+        fused = self._fuse(snapshot, dense_ids, lexical, max(top_k, self._rerank_depth))
+        hits = self._rerank(snapshot, question, vector, fused)[:top_k]
         t5 = time.perf_counter()
         timings.update(
             refresh=(t1 - t0) * 1000,
@@ -235,3 +245,52 @@ class HybridRetriever:
             )
             for rank, idx in enumerate(order, start=1)
         ]
+
+    def _rerank(
+        self, snapshot: Snapshot, question: str, vector: np.ndarray, hits: list[ScoredChunk]
+    ) -> list[ScoredChunk]:
+        """The top `rerank_depth` fused passages reordered by fused score and their best sentence.
+
+        A passage's best sentence scores its cosine with the question plus `rerank_lexical_weight` times
+        the IDF-weighted share of the question's terms it contains: a passage whose one sentence answers
+        beats one that is only about the same people. Ranks are renumbered.
+        """
+        depth = min(self._rerank_depth, len(hits))
+        if depth < 2:
+            return hits
+        q_terms = [t for t in dict.fromkeys(terms(question)) if t not in self._question_stems]
+        weights = {t: snapshot.lexical.idf(t) for t in q_terms}
+        total = sum(weights.values()) or 1.0
+        keyed: list[tuple[float, int]] = []
+        for position, hit in enumerate(hits[:depth]):
+            stored = snapshot.chunks[snapshot.by_id[hit.chunk.id]]
+            sims = stored.sentence_vectors @ vector
+            best = 0.0
+            for row, found in enumerate(self._terms_of_sentences(hit)):
+                share = sum(w for t, w in weights.items() if t in found) / total
+                best = max(best, float(sims[row]) + self._rerank_lexical_weight * share)
+            keyed.append((self._rerank_fused_weight * hit.score + best, position))
+        keyed.sort(key=lambda k: (-k[0], k[1]))
+        # The reranked passages carry their rerank score, which is at least `rerank_fused_weight` (>= 1) times
+        # their fused score, so scores still fall with rank below them.
+        head = [(hits[p], key) for key, p in keyed]
+        tail = [(h, h.score) for h in hits[depth:]]
+        return [
+            ScoredChunk(h.chunk, score, rank, h.dense_rank, h.lexical_rank)
+            for rank, (h, score) in enumerate([*head, *tail], start=1)
+        ]
+
+    def _terms_of_sentences(self, hit: ScoredChunk) -> list[frozenset[str]]:
+        """Each sentence's terms, kept per passage version (tokenising is most of the rerank's cost)."""
+        chunk = hit.chunk
+        key = (chunk.id, chunk.article_hash)
+        found = self._sentence_terms.get(key)
+        if found is None:
+            if len(self._sentence_terms) >= 50_000:
+                self._sentence_terms.clear()
+            found = [
+                frozenset(terms(chunk.text[span.start - chunk.start : span.end - chunk.start]))
+                for span in chunk.sentences
+            ]
+            self._sentence_terms[key] = found
+        return found

@@ -2,7 +2,18 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answering import NO_ANSWER, fits_answer_type, key_terms
+from rag.answering import (
+    NO_ANSWER,
+    asks_for_slot,
+    counted_nouns,
+    fits_answer_type,
+    fits_speaker,
+    key_terms,
+    places,
+    speech_subject,
+    speech_topic,
+    undated,
+)
 from rag.models import Filters
 from rag.pipeline import Pipeline
 
@@ -36,6 +47,10 @@ UNANSWERABLE = [
     "seeds-064",
     "seeds-067",  # a dollar value: the sources give trade growth, no amount of money
     "seeds-069",  # a price per barrel: the sources give volumes only
+    "seeds-062",  # "when ... visit to Washington": no passage names Washington with a time
+    "seeds-065",  # Putin's response to the ICC warrant: no sentence reports him saying anything about it
+    "seeds-066",  # how many ships and sailors: no sentence counts ships or sailors
+    "seeds-068",  # which city hosts BRICS: the BRICS sentence names a month, not a place
 ]
 
 
@@ -104,3 +119,53 @@ def test_quantity_and_money_questions_need_a_sentence_that_states_one() -> None:
     assert not fits_answer_type("What price per barrel did China pay?", "China bought 2 million barrels a day.")
     assert fits_answer_type("What price per barrel did China pay?", "China paid $60 a barrel.")
     assert fits_answer_type("What did Putin say about the plan?", "Putin praised the plan.")
+
+
+def test_how_many_questions_need_a_count_of_what_they_ask_about() -> None:
+    assert counted_nouns("How many ships and sailors took part in the drills?") == {"ship", "sailor"}
+    assert counted_nouns("How many times had Putin met Xi?") == set()  # stated as "twice", "on 40 occasions"
+    assert not fits_answer_type("How many ships took part?", "13.8 billion cubic metres of gas were shipped.")
+    assert fits_answer_type("How many ships took part?", "Ten ships and 2,000 sailors took part.")
+    assert fits_answer_type("How many times had they met?", "They met on 40 occasions.")
+
+
+def test_how_long_when_and_where_questions_need_a_duration_a_time_and_a_place() -> None:
+    assert fits_answer_type("How long did Putin speak?", "Speaking for about eight minutes, Putin said so.")
+    assert not fits_answer_type("How long did Putin speak?", "Putin and Xi met in person twice in 2022.")
+    assert fits_answer_type("When did China issue its plan?", "China issued the plan in February 2023.")
+    assert fits_answer_type("When is the visit?", "He will visit Moscow next year.")
+    assert not fits_answer_type("When did China issue its plan?", "The plan lacked details on how to end the war.")
+    assert fits_answer_type("Where did they meet?", "They met in Samarkand, Uzbekistan.")
+    assert not fits_answer_type("Where did they meet in Beijing?", "They met in Beijing.")  # names no other place
+    assert not fits_answer_type("In which city is the summit?", "Russia hosts the summit in October.")
+    assert not fits_answer_type("Which city?", "Putin spoke, according to the Kremlin statement.")
+    assert places("They met in Beijing’s Great Hall of the People on Thursday.") >= {"beij", "great", "hall", "peopl"}
+
+
+def test_slot_questions_need_their_names_but_not_their_dates() -> None:
+    assert asks_for_slot("When is Xi's next visit to Washington?")
+    assert asks_for_slot("In which Russian city will the 2024 BRICS summit be held?")
+    assert not asks_for_slot("What did Putin say about the plan?")
+    assert undated({"bric", "2024", "decemb", "russia"}) == {"bric", "russia"}
+
+
+def test_what_did_x_say_needs_reported_speech_by_x_about_the_topic() -> None:
+    question = "What did Xi say about China's 12-point plan?"
+    assert speech_subject(question) == {"xi"}
+    assert "plan" in speech_topic(question) and "xi" not in speech_topic(question)
+    assert speech_topic("How did Putin respond to the ICC arrest warrant issued against him?") >= {"icc", "warrant"}
+    assert fits_speaker(question, "Chinese leader Xi said China would continue to push for “peace and dialogue.”")
+    assert fits_speaker(question, "“We are always for peace and dialogue,” he added.")  # names no one else
+    assert not fits_speaker(question, "Putin commended the plan and four principles mentioned by Xi in April.")
+    assert not fits_speaker(question, "The plan lacked details on how to end the war.")  # reports no speech
+    assert fits_speaker("What did Zelenskyy say?", "Zelenskyy on Tuesday said Kyiv was still waiting.")
+    assert fits_speaker("How did Ramani characterise it?", "Ramani told Al Jazeera that it was not an alliance.")
+    assert fits_speaker("What did Putin say?", "Xi called it a plan.") is False
+    assert fits_speaker("What was agreed?", "The plan lacked details.")  # not a speech question
+
+
+def test_xi_on_the_12_point_plan_quotes_xi_not_putin(pipeline: Pipeline) -> None:
+    answer = pipeline.ask("What did Xi say about China's 12-point plan?")
+    assert answer.answerable
+    assert any("Xi said" in c.quote for c in answer.citations), answer.text
+    assert not any("Putin said" in c.quote or "Putin commended" in c.quote for c in answer.citations), answer.text

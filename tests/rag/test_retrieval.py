@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import itertools
+
 from rag.models import Filters
 from rag.pipeline import Pipeline
+from rag.retrieval import HybridRetriever
 from rag.text import terms
 
 
@@ -46,3 +49,15 @@ def test_term_views_match_the_chunks_they_describe(pipeline: Pipeline) -> None:
     for article_id, expected in by_article.items():
         assert snapshot.article_terms.get(article_id) == expected
     assert snapshot.article_terms.get("no-such-article") == frozenset()
+
+
+def test_passages_whose_sentence_answers_are_ranked_first(pipeline: Pipeline) -> None:
+    # Fused alone ranks a passage about the plan's lack of detail first; the passage saying when it was
+    # issued ("a 12-point peace proposal issued in February 2023") has the sentence that answers.
+    question = "When did China issue its 12-point peace proposal for Ukraine?"
+    hits = pipeline.retriever.retrieve(question, top_k=5).hits
+    assert "issued in February 2023" in hits[0].chunk.text
+    assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
+    assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
+    plain = HybridRetriever(pipeline.store, pipeline.embedder, rerank_depth=0).retrieve(question, top_k=5).hits
+    assert "issued in February 2023" not in plain[0].chunk.text
