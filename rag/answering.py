@@ -353,10 +353,11 @@ class ExtractiveAnswerer:
         seen: set[tuple[str, int, int]] = set()
         for hit in read:
             idx = snapshot.by_id[hit.chunk.id]
-            if required - snapshot.chunk_terms[idx]:
+            passage_terms = snapshot.chunk_terms[idx]
+            if required - passage_terms:
                 continue
             stored = snapshot.chunks[idx]
-            passage_share = sum(w for t, w in weights.items() if t in snapshot.chunk_terms[idx]) / total
+            passage_share = sum(w for t, w in weights.items() if t in passage_terms) / total
             sims = stored.sentence_vectors @ question_vector
             for row, span in enumerate(hit.chunk.sentences):
                 key = (hit.chunk.article_id, span.start, span.end)
@@ -372,7 +373,7 @@ class ExtractiveAnswerer:
                         continue
                     if topic and not topic & set(terms(said)):
                         continue
-                sentence_terms = set(terms(text))
+                sentence_terms = snapshot.sentence_terms(idx)[row]
                 share = sum(w for t, w in weights.items() if t in sentence_terms) / total
                 similarity = float(sims[row])
                 score = (

@@ -77,6 +77,20 @@ class Snapshot:
     sources: np.ndarray
     article_ids: np.ndarray
     days: np.ndarray
+    sentence_cache: dict[int, list[frozenset[str]]]
+
+    def sentence_terms(self, index: int) -> list[frozenset[str]]:
+        """The terms of each sentence of chunk `index`, tokenised once per snapshot (tokenising is most
+        of what ranking a passage's sentences costs; only retrieved chunks are ever asked about)."""
+        found = self.sentence_cache.get(index)
+        if found is None:
+            chunk = self.chunks[index].chunk
+            found = [
+                frozenset(terms(chunk.text[span.start - chunk.start : span.end - chunk.start]))
+                for span in chunk.sentences
+            ]
+            self.sentence_cache[index] = found
+        return found
 
     @classmethod
     def build(cls, token: str, chunks: list[StoredChunk], tokenised: list[tuple[str, ...]] | None = None) -> Snapshot:
@@ -100,6 +114,7 @@ class Snapshot:
             sources=np.asarray([s.chunk.source for s in chunks], dtype=object),
             article_ids=np.asarray([s.chunk.article_id for s in chunks], dtype=object),
             days=np.asarray([day_number(s.chunk.published_at) if s.chunk.published_at else 0 for s in chunks]),
+            sentence_cache={},
         )
 
     @classmethod
@@ -176,7 +191,6 @@ class HybridRetriever:
         self._rerank_fused_weight = rerank_fused_weight
         self._rerank_lexical_weight = rerank_lexical_weight
         self._question_stems = frozenset(stem(w) for w in QUESTION_WORDS)
-        self._sentence_terms: dict[tuple[str, str], list[frozenset[str]]] = {}  # (chunk id, article hash)
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
@@ -266,7 +280,7 @@ class HybridRetriever:
             stored = snapshot.chunks[snapshot.by_id[hit.chunk.id]]
             sims = stored.sentence_vectors @ vector
             best = 0.0
-            for row, found in enumerate(self._terms_of_sentences(hit)):
+            for row, found in enumerate(snapshot.sentence_terms(snapshot.by_id[hit.chunk.id])):
                 share = sum(w for t, w in weights.items() if t in found) / total
                 best = max(best, float(sims[row]) + self._rerank_lexical_weight * share)
             keyed.append((self._rerank_fused_weight * hit.score + best, position))
@@ -279,18 +293,3 @@ class HybridRetriever:
             ScoredChunk(h.chunk, score, rank, h.dense_rank, h.lexical_rank)
             for rank, (h, score) in enumerate([*head, *tail], start=1)
         ]
-
-    def _terms_of_sentences(self, hit: ScoredChunk) -> list[frozenset[str]]:
-        """Each sentence's terms, kept per passage version (tokenising is most of the rerank's cost)."""
-        chunk = hit.chunk
-        key = (chunk.id, chunk.article_hash)
-        found = self._sentence_terms.get(key)
-        if found is None:
-            if len(self._sentence_terms) >= 50_000:
-                self._sentence_terms.clear()
-            found = [
-                frozenset(terms(chunk.text[span.start - chunk.start : span.end - chunk.start]))
-                for span in chunk.sentences
-            ]
-            self._sentence_terms[key] = found
-        return found
