@@ -33,17 +33,21 @@ class Strict(BaseModel):
 
 
 class QueryFilters(Strict):
-    """Restrict retrieval to some sources, articles or a publication date range (inclusive)."""
+    """Restrict retrieval to some sources, articles or a publication date range (inclusive), and prefer a date range."""
 
     sources: list[ShortText] = Field(default_factory=list, max_length=50)
     article_ids: list[ShortText] = Field(default_factory=list, max_length=200)
     date_from: date | None = None
     date_to: date | None = None
+    prefer_from: date | None = Field(None, description="Soft range: passages published from this day rank higher.")
+    prefer_to: date | None = Field(None, description="Soft range: passages published up to this day rank higher.")
 
     @model_validator(mode="after")
     def _range(self) -> QueryFilters:
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ValueError("date_from must not be after date_to")
+        if self.prefer_from and self.prefer_to and self.prefer_from > self.prefer_to:
+            raise ValueError("prefer_from must not be after prefer_to")
         return self
 
     def to_domain(self) -> Filters:
@@ -52,6 +56,8 @@ class QueryFilters(Strict):
             article_ids=tuple(self.article_ids),
             date_from=self.date_from,
             date_to=self.date_to,
+            prefer_from=self.prefer_from,
+            prefer_to=self.prefer_to,
         )
 
 

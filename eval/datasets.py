@@ -50,15 +50,22 @@ class Question:
         return tuple(e.text for e in self.evidence if e.text)
 
 
-def date_window(question_date: date | None, days_before: int | None) -> Filters | None:
+def date_window(question_date: date | None, days_before: int | None, prefer_days: int | None = None) -> Filters | None:
     """The filter a user asking on `question_date` about "this week" would set.
 
     Articles from `days_before` days before the question up to the day after it (a story dated
-    by its time zone may land a day late). None when the question has no date or no window is wanted.
+    by its time zone may land a day late); with `prefer_days`, those of the last `prefer_days` days
+    rank higher (a soft window). None when the question has no date or no window is wanted.
     """
-    if question_date is None or days_before is None:
+    if question_date is None or (days_before is None and prefer_days is None):
         return None
-    return Filters(date_from=question_date - timedelta(days=days_before), date_to=question_date + timedelta(days=1))
+    after = question_date + timedelta(days=1)
+    return Filters(
+        date_from=None if days_before is None else question_date - timedelta(days=days_before),
+        date_to=None if days_before is None else after,
+        prefer_from=None if prefer_days is None else question_date - timedelta(days=prefer_days),
+        prefer_to=None if prefer_days is None else after,
+    )
 
 
 def _parse_row(row: dict[str, object]) -> Question:

@@ -23,7 +23,8 @@ from rag.pipeline import Pipeline, build_pipeline
 from rag.settings import Settings
 
 ABLATION_GROUPS = ("retrieval", "prefix", "answer", "window", "baseline")
-WINDOWS = (None, 3, 7, 14, 30)  # 30 (the default) won on the tune half of news-quiz dev
+# (hard window, soft window) in days before the question
+WINDOWS = ((None, None), (7, None), (14, None), (30, None), (None, 7), (None, 14), (30, 7), (60, 7), (60, 14))
 # Answer-selection settings worth comparing (AnswerPolicy fields); the default policy is the main run.
 POLICIES: dict[str, dict[str, Any]] = {
     "one sentence (max_sentences=1)": {"max_sentences": 1},
@@ -43,6 +44,7 @@ class EvalConfig:
     url: str | None = None
     data_dir: Path = Path("eval/.cache")
     window_days: int | None = 30
+    prefer_days: int | None = None
     ablations: tuple[str, ...] = ()
 
 
@@ -106,6 +108,7 @@ def run_eval(
     corpus = config.corpus or [settings.seeds_dir]
     dated = any(q.question_date for q in questions)
     window = config.window_days if dated else None
+    prefer = config.prefer_days if dated else None
     runs: list[RunResult] = []
 
     def run(target: Target) -> RunResult:
@@ -118,11 +121,13 @@ def run_eval(
             import httpx
 
             client = httpx.Client(base_url=config.url or "", timeout=60.0)
-        run(HttpTarget(client, name="ours (http)", window_days=window))
+        run(HttpTarget(client, name="ours (http)", window_days=window, prefer_days=prefer))
         main = None
     else:
         main = pipeline or open_index(config, settings, corpus, settings.embed_prefix, ingest_progress)
-        run(PipelineTarget(main, name=f"ours (hybrid, {settings.embed_prefix})", window_days=window))
+        run(
+            PipelineTarget(main, name=f"ours (hybrid, {settings.embed_prefix})", window_days=window, prefer_days=prefer)
+        )
     if main is not None:
         _ablations(config, settings, questions, corpus, main, window, dated, run, ingest_progress)
     return {
@@ -131,6 +136,7 @@ def run_eval(
         "mode": "http" if main is None else "in-process",
         "url": config.url,
         "window_days": window,
+        "prefer_days": prefer,
         "settings": {
             k: settings.model_dump(mode="json")[k]
             for k in ("embed_prefix", "chunk_tokens", "chunk_overlap_sentences", "candidates", "rrf_k")
@@ -163,10 +169,12 @@ def _ablations(
                 other = open_index(config, settings, corpus, prefix, ingest_progress)
                 run(PipelineTarget(other, name=f"embed prefix {prefix}", window_days=window))
     if "window" in groups and dated:
-        for days in WINDOWS:
-            if days != window:
+        for days, soft in WINDOWS:
+            if (days, soft) != (window, config.prefer_days):
                 label = "no date window" if days is None else f"date window {days} days"
-                run(PipelineTarget(main, name=label, window_days=days))
+                if soft is not None:
+                    label = f"prefer last {soft} days" + ("" if days is None else f", window {days} days")
+                run(PipelineTarget(main, name=label, window_days=days, prefer_days=soft))
     if "answer" in groups:
         for label, changes in POLICIES.items():
             run(PipelineTarget(with_policy(main, **changes), name=label, window_days=window))

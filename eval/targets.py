@@ -39,17 +39,21 @@ def outcome_of(answer: Answer, latency_ms: float) -> Outcome:
 
 
 class PipelineTarget:
-    """Our pipeline, in process. `window_days`: the date window put on dated questions (None: none)."""
+    """Our pipeline, in process. `window_days`: the date window put on dated questions (None: none);
+    `prefer_days`: the soft window (see `date_window`)."""
 
     retrieval_only = False
 
-    def __init__(self, pipeline: Pipeline, name: str = "ours", window_days: int | None = None) -> None:
+    def __init__(
+        self, pipeline: Pipeline, name: str = "ours", window_days: int | None = None, prefer_days: int | None = None
+    ) -> None:
         self.pipeline = pipeline
         self.name = name
         self.window_days = window_days
+        self.prefer_days = prefer_days
 
     def run(self, question: Question) -> Outcome:
-        filters = date_window(question.question_date, self.window_days)
+        filters = date_window(question.question_date, self.window_days, self.prefer_days)
         started = time.perf_counter()
         try:
             answer = self.pipeline.ask(question.question, top_k=DEPTH, filters=filters)
@@ -69,19 +73,24 @@ class HttpTarget:
 
     retrieval_only = False
 
-    def __init__(self, client: HttpClient, name: str = "ours (http)", window_days: int | None = None) -> None:
+    def __init__(
+        self,
+        client: HttpClient,
+        name: str = "ours (http)",
+        window_days: int | None = None,
+        prefer_days: int | None = None,
+    ) -> None:
         self.client = client
         self.name = name
         self.window_days = window_days
+        self.prefer_days = prefer_days
 
     def run(self, question: Question) -> Outcome:
         body: dict[str, Any] = {"question": question.question, "top_k": DEPTH, "include_retrieved": True}
-        filters = date_window(question.question_date, self.window_days)
+        filters = date_window(question.question_date, self.window_days, self.prefer_days)
         if filters is not None:
-            body["filters"] = {
-                "date_from": filters.date_from.isoformat() if filters.date_from else None,
-                "date_to": filters.date_to.isoformat() if filters.date_to else None,
-            }
+            fields = ("date_from", "date_to", "prefer_from", "prefer_to")
+            body["filters"] = {k: getattr(filters, k).isoformat() for k in fields if getattr(filters, k)}
         started = time.perf_counter()
         response = self.client.post("/query", json=body)
         latency = (time.perf_counter() - started) * 1000

@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
         help="dated questions: only articles from this many days before to one day after (-1: no window)",
     )
     ev.add_argument(
+        "--prefer-days",
+        type=int,
+        default=-1,
+        help="dated questions: rank articles of this many days before higher (a soft window; -1: none)",
+    )
+    ev.add_argument(
         "--ablations",
         nargs="?",
         const="all",
@@ -162,6 +168,7 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
         url=args.url,
         data_dir=args.data_dir,
         window_days=None if args.window_days < 0 else args.window_days,
+        prefer_days=None if args.prefer_days < 0 else args.prefer_days,
         ablations=groups,
     )
     result = run_eval(config, settings, progress=bar, ingest_progress=_progress)

@@ -38,10 +38,19 @@ class LexicalIndex:
 
     def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top `k` (document index, score) with a positive score, restricted to `mask` if given."""
+        return self.top(self.scores(query), k, mask)
+
+    def scores(self, query: str) -> np.ndarray | None:
+        """BM25 score of every document for `query` (None when no query term is in the corpus)."""
         query_terms = [t for t in terms(query) if t in self._df]
         if not query_terms or not self._size:
+            return None
+        return np.asarray(self._bm25.get_scores(query_terms), dtype=np.float32)
+
+    def top(self, scores: np.ndarray | None, k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The `k` best of `scores` that are positive (and inside `mask`), best first."""
+        if scores is None:
             return []
-        scores = np.asarray(self._bm25.get_scores(query_terms), dtype=np.float32)
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
         k = min(k, self._size)

@@ -80,16 +80,33 @@ class ArticleRecord:
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """Restrictions a caller may put on retrieval."""
+    """Restrictions a caller may put on retrieval, and a preference.
+
+    `date_from`/`date_to` keep only passages published in that range. `prefer_from`/`prefer_to` is a
+    soft range: passages published in it rank higher, the others are still found ("this week"
+    questions whose story began earlier).
+    """
 
     sources: tuple[str, ...] = ()
     article_ids: tuple[str, ...] = ()
     date_from: date | None = None
     date_to: date | None = None
+    prefer_from: date | None = None
+    prefer_to: date | None = None
 
     @property
     def empty(self) -> bool:
+        """No restriction (a preference alone restricts nothing)."""
         return not (self.sources or self.article_ids or self.date_from or self.date_to)
+
+    @property
+    def preferred(self) -> Filters | None:
+        """These filters narrowed to the preferred range (None without a preference)."""
+        if not (self.prefer_from or self.prefer_to):
+            return None
+        low = max(d for d in (self.date_from, self.prefer_from) if d) if (self.date_from or self.prefer_from) else None
+        high = min(d for d in (self.date_to, self.prefer_to) if d) if (self.date_to or self.prefer_to) else None
+        return Filters(self.sources, self.article_ids, low, high)
 
 
 @dataclass(slots=True)

@@ -179,6 +179,7 @@ class HybridRetriever:
         rerank_depth: int = 10,
         rerank_fused_weight: float = 10.0,
         rerank_lexical_weight: float = 1.0,
+        prefer_weight: float = 0.3,
     ) -> None:
         self._store = store
         self._embedder = embedder
@@ -190,6 +191,7 @@ class HybridRetriever:
         self._rerank_depth = rerank_depth
         self._rerank_fused_weight = rerank_fused_weight
         self._rerank_lexical_weight = rerank_lexical_weight
+        self._prefer_weight = prefer_weight
         self._question_stems = frozenset(stem(w) for w in QUESTION_WORDS)
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
@@ -223,13 +225,20 @@ class HybridRetriever:
         t1 = time.perf_counter()
         vector = self._embedder.embed_queries([question])[0]
         t2 = time.perf_counter()
-        dense = self._store.query(vector, self._candidates, filters)
-        dense_ids = [snapshot.by_id[i] for i, _ in dense if i in snapshot.by_id]
+        lists: list[tuple[list[int], float]] = []
+        preferred = filters.preferred if filters is not None else None
+        for scope in (filters, preferred) if preferred is not None else (filters,):
+            dense = self._store.query(vector, self._candidates, scope)
+            lists.append(([snapshot.by_id[i] for i, _ in dense if i in snapshot.by_id], self._dense_weight))
         t3 = time.perf_counter()
-        lexical = [i for i, _ in snapshot.lexical.search(question, self._candidates, snapshot.mask(filters))]
+        scores = snapshot.lexical.scores(question)
+        for scope in (filters, preferred) if preferred is not None else (filters,):
+            found = snapshot.lexical.top(scores, self._candidates, snapshot.mask(scope))
+            lists.append(([i for i, _ in found], self._lexical_weight))
         t4 = time.perf_counter()
-        fused = self._fuse(snapshot, dense_ids, lexical, max(top_k, self._rerank_depth))
-        hits = self._rerank(snapshot, question, vector, fused)[:top_k]
+        fused = self._fuse(snapshot, lists, max(top_k, self._rerank_depth))
+        favoured = snapshot.mask(preferred) if preferred is not None else None
+        hits = self._rerank(snapshot, question, vector, fused, favoured)[:top_k]
         t5 = time.perf_counter()
         timings.update(
             refresh=(t1 - t0) * 1000,
@@ -240,13 +249,15 @@ class HybridRetriever:
         )
         return Retrieval(vector, hits, snapshot, timings)
 
-    def _fuse(self, snapshot: Snapshot, dense: list[int], lexical: list[int], top_k: int) -> list[ScoredChunk]:
+    def _fuse(self, snapshot: Snapshot, lists: list[tuple[list[int], float]], top_k: int) -> list[ScoredChunk]:
+        """Weighted reciprocal rank fusion of ranked chunk lists: dense and lexical, and with a preferred
+        date range the same two restricted to it, so that preferred passages collect more votes."""
         scores: dict[int, float] = {}
-        dense_rank = {idx: r for r, idx in enumerate(dense, start=1)}
-        lexical_rank = {idx: r for r, idx in enumerate(lexical, start=1)}
-        for ranks, weight in ((dense_rank, self._dense_weight), (lexical_rank, self._lexical_weight)):
-            for idx, rank in ranks.items():
+        for ranked, weight in lists:
+            for rank, idx in enumerate(ranked, start=1):
                 scores[idx] = scores.get(idx, 0.0) + weight / (self._rrf_k + rank)
+        dense_rank = {idx: r for r, idx in enumerate(lists[0][0], start=1)}
+        lexical_rank = {idx: r for r, idx in enumerate(lists[len(lists) // 2][0], start=1)}
         # Ties (same fused score) break by dense rank, then by position, so results are deterministic.
         order = sorted(scores, key=lambda i: (-scores[i], dense_rank.get(i, 1 << 30), i))[:top_k]
         return [
@@ -261,13 +272,20 @@ class HybridRetriever:
         ]
 
     def _rerank(
-        self, snapshot: Snapshot, question: str, vector: np.ndarray, hits: list[ScoredChunk]
+        self,
+        snapshot: Snapshot,
+        question: str,
+        vector: np.ndarray,
+        hits: list[ScoredChunk],
+        favoured: np.ndarray | None = None,
     ) -> list[ScoredChunk]:
         """The top `rerank_depth` fused passages reordered by fused score and their best sentence.
 
         A passage's best sentence scores its cosine with the question plus `rerank_lexical_weight` times
         the IDF-weighted share of the question's terms it contains: a passage whose one sentence answers
-        beats one that is only about the same people. Ranks are renumbered.
+        beats one that is only about the same people. Passages in the preferred date range (`favoured`)
+        get `prefer_weight` more: enough to pass an older story told in closer words, not a better answer.
+        Ranks are renumbered.
         """
         depth = min(self._rerank_depth, len(hits))
         if depth < 2:
@@ -283,7 +301,10 @@ class HybridRetriever:
             for row, found in enumerate(snapshot.sentence_terms(snapshot.by_id[hit.chunk.id])):
                 share = sum(w for t, w in weights.items() if t in found) / total
                 best = max(best, float(sims[row]) + self._rerank_lexical_weight * share)
-            keyed.append((self._rerank_fused_weight * hit.score + best, position))
+            key = self._rerank_fused_weight * hit.score + best
+            if favoured is not None and favoured[snapshot.by_id[hit.chunk.id]]:
+                key += self._prefer_weight
+            keyed.append((key, position))
         keyed.sort(key=lambda k: (-k[0], k[1]))
         # The reranked passages carry their rerank score, which is at least `rerank_fused_weight` (>= 1) times
         # their fused score, so scores still fall with rank below them.
