@@ -189,6 +189,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
         rrf_k=settings.rrf_k,
         dense_weight=settings.dense_weight,
         lexical_weight=settings.lexical_weight,
+        prefer_weight=settings.prefer_weight,
         refresh_seconds=settings.refresh_seconds,
     )
     answerer = ExtractiveAnswerer(AnswerPolicy(max_sentences=settings.answer_max_sentences))

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1)
     dense_weight: float = Field(1.0, ge=0)
     lexical_weight: float = Field(1.0, ge=0)
+    prefer_weight: float = Field(
+        0.3, ge=0, description="Rerank bonus of passages in a query's preferred date range (filters.prefer_*)."
+    )
     refresh_seconds: float = Field(2.0, ge=0, description="How often a replica checks the store for changes.")
 
     # Answers
