@@ -367,28 +367,40 @@ class ChromaStore:
     ) -> list[StoredChunk]:
         """Chunks of the visible article versions (of `article_ids` only, if given), in article and
         reading order. `records` saves re-reading the article records when the caller has them."""
+        return self.visible_chunks_and_vectors(records, article_ids, vectors=False)[0]
+
+    def visible_chunks_and_vectors(
+        self,
+        records: dict[str, ArticleRecord] | None = None,
+        article_ids: Sequence[str] | None = None,
+        vectors: bool = True,
+    ) -> tuple[list[StoredChunk], np.ndarray]:
+        """`visible_chunks` and their passage vectors (float16, one row per chunk, same order)."""
         records = self.article_records() if records is None else records
         out: list[StoredChunk] = []
+        rows: list[Any] = []
+        include = ["metadatas", "documents", *(["embeddings"] if vectors else [])]
         with self._using() as (chunk_col, _, _):
             if article_ids is None:
-                pages: Iterator[tuple[Any, ...]] = self._pages(chunk_col, include=["metadatas", "documents"])
+                pages: Iterator[tuple[Any, ...]] = self._pages(chunk_col, include=include)
             else:
-                pages = self._pages_of(chunk_col, list(article_ids))
-            for ids, metas, docs in pages:
-                for chunk_id, meta, doc in zip(ids, metas, docs, strict=True):
+                pages = self._pages_of(chunk_col, list(article_ids), include)
+            for ids, metas, docs, *embeddings in pages:
+                for n, (chunk_id, meta, doc) in enumerate(zip(ids, metas, docs, strict=True)):
                     record = records.get(meta["article_id"])
                     if record is not None and record.content_hash == meta["article_hash"]:
                         out.append(_chunk_from_row(chunk_id, doc, meta))
-        out.sort(key=lambda s: (s.chunk.article_id, s.chunk.index))
-        return out
+                        if vectors:
+                            rows.append(embeddings[0][n])
+        order = sorted(range(len(out)), key=lambda i: (out[i].chunk.article_id, out[i].chunk.index))
+        matrix = np.asarray(rows, dtype=np.float16).reshape(len(rows), self._dim) if vectors else np.zeros((0, 0))
+        return [out[i] for i in order], matrix[order] if vectors else matrix
 
     @staticmethod
-    def _pages_of(collection: Any, article_ids: list[str]) -> Iterator[tuple[Any, ...]]:
+    def _pages_of(collection: Any, article_ids: list[str], include: list[str]) -> Iterator[tuple[Any, ...]]:
         for b in range(0, len(article_ids), 200):
-            got = collection.get(
-                where={"article_id": {"$in": article_ids[b : b + 200]}}, include=["metadatas", "documents"]
-            )
-            yield got["ids"], got["metadatas"], got["documents"]
+            got = collection.get(where={"article_id": {"$in": article_ids[b : b + 200]}}, include=include)
+            yield (got["ids"], *(got[key] for key in include))
 
     def query(self, vector: np.ndarray, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """Nearest chunks as (chunk id, cosine similarity), best first."""

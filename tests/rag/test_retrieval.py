@@ -61,3 +61,15 @@ def test_passages_whose_sentence_answers_are_ranked_first(pipeline: Pipeline) ->
     assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
     plain = HybridRetriever(pipeline.store, pipeline.embedder, rerank_depth=0).retrieve(question, top_k=5).hits
     assert "issued in February 2023" not in plain[0].chunk.text
+
+
+def test_filtered_dense_search_in_memory_matches_chromas(pipeline: Pipeline) -> None:
+    snapshot = pipeline.retriever.refresh()
+    vector = pipeline.embedder.embed_queries(["What did Putin say about gas supplies?"])[0]
+    only = Filters(sources=("003_99b702be79d94449.txt", "000_26e4b23e68a8d043.txt"))
+    mask = snapshot.mask(only)
+    assert mask is not None and 0 < mask.sum() < len(snapshot.chunks)
+    ours = [snapshot.chunks[i].chunk.id for i in snapshot.search(vector, 5, mask)]
+    chroma = [chunk_id for chunk_id, _ in pipeline.store.query(vector, 5, only)]
+    assert ours == chroma
+    assert snapshot.vectors.shape == (len(snapshot.chunks), 384)
