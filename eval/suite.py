@@ -29,6 +29,7 @@ WINDOWS = ((None, None), (7, None), (14, None), (30, None), (None, 7), (None, 14
 POLICIES: dict[str, dict[str, Any]] = {
     "one sentence (max_sentences=1)": {"max_sentences": 1},
     "read 3 passages (passages=3)": {"passages": 3},
+    "any article (same_article=False)": {"same_article": False},
     "no word overlap (lexical_weight=0)": {"lexical_weight": 0.0},
     "lenient (min_similarity=0.2, min_score=0.4)": {"min_similarity": 0.2, "min_score": 0.4},
     "strict (min_similarity=0.4, min_score=0.6)": {"min_similarity": 0.4, "min_score": 0.6},

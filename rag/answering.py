@@ -101,8 +101,8 @@ _PLACE = re.compile(
 _NOT_PLACES = frozenset(m.lower() for m in f"{_MONTHS}|{_WEEKDAYS}".split("|"))
 # Questions about what someone said or how they reacted, and the words that report speech in a sentence.
 _SPEECH_QUESTION = re.compile(
-    r"\b(?:did|does|do|has|have|had)\s+((?:[\w’'.-]+\s+){1,6}?)(?:say|tell|describe|characteri[sz]e|respond|"
-    r"react|rate|reply|comment|warn|call|thank|credit|accuse|praise|criticise|criticize)\b",
+    r"\b(?:did|does|do|has|have|had)\s+((?:[\w’'.-]+\s+){1,6}?)(?:say|said|tell|told|describe|characteri[sz]e|"
+    r"respond|react|rate|reply|replied|comment|warn|call|thank|credit|accuse|praise|critici[sz]e)(?:d|ed)?\b",
     re.IGNORECASE,
 )
 _REPORTING = re.compile(
@@ -123,6 +123,11 @@ _SPEAKER = re.compile(
 _TOPIC = re.compile(
     r"\b(?:about|to|on|regarding|over)\s+(.+?)(?=\s+(?:when|while|during|at|in|after|before|since)\b|[,;?]|$)"
 )
+# Questions comparing two events ("has X changed between A and B") are answered from two articles.
+_COMPARISON = re.compile(
+    r"\bbetween\b.+\band\b|\b(?:chang(?:e|ed|ing)|differ(?:ed|ent|ence)?|compared?|shift(?:ed)?)\b", re.IGNORECASE
+)
+_NOT_SPEAKERS = frozenset(stem(w) for w in STOPWORDS | _NOT_PLACES)
 _ASKING = frozenset(
     [
         "what",
@@ -163,6 +168,7 @@ class AnswerPolicy:
     keep_within: float = 0.12  # further sentences must score within this of the best
     duplicate_similarity: float = 0.95  # a sentence this close to a chosen one adds nothing
     answer_type: bool = True  # quantity / money questions need a sentence stating a quantity / amount
+    same_article: bool = True  # further sentences come from the best sentence's article
 
 
 @dataclass(slots=True)
@@ -278,9 +284,14 @@ def fits_speaker(question: str, sentence: str) -> bool:
         return True
     if not _REPORTING.search(sentence):
         return False
-    speakers = {stem(w) for m in _SPEAKER.finditer(sentence) for g in m.groups() if g for w in words(g)}
-    speakers -= {stem(w) for w in STOPWORDS | _NOT_PLACES}
-    return not speakers or bool(speakers & subject)
+    named = speakers(sentence)
+    return not named or bool(named & subject)
+
+
+def speakers(sentence: str) -> set[str]:
+    """Stems of the names a sentence gives as its speakers ("Putin said", "said Xi", "Xi told Putin": Xi)."""
+    out = {stem(w) for m in _SPEAKER.finditer(sentence) for g in m.groups() if g for w in words(g)}
+    return out - _NOT_SPEAKERS
 
 
 def speech_topic(question: str) -> set[str]:
@@ -292,6 +303,11 @@ def speech_topic(question: str) -> set[str]:
     if not topic:
         return set()
     return set(terms(topic.group(1))) - speech_subject(question) - {stem(w) for w in QUESTION_WORDS}
+
+
+def compares_events(question: str) -> bool:
+    """Whether a question compares two events ("has X changed between A and B"), so needs two sources."""
+    return bool(_COMPARISON.search(question))
 
 
 def refusal(question: str, hits: list[ScoredChunk]) -> Answer:
@@ -332,6 +348,23 @@ class ExtractiveAnswerer:
         self._question_stems = frozenset(stem(w) for w in QUESTION_WORDS)
 
     def answer(self, question: str, question_vector: np.ndarray, hits: list[ScoredChunk], snapshot: Snapshot) -> Answer:
+        candidates = self.candidates(question, question_vector, hits, snapshot)
+        if not candidates:
+            return refusal(question, hits)
+        chosen = self.choose(question, candidates, snapshot)
+        quotes: list[Quote] = []
+        for cand in chosen:
+            quotes.append(Quote(cand.hit.chunk, cand.sentence))
+            follower = _continuation(cand.hit.chunk, cand.sentence)
+            if follower is not None:
+                quotes.append(Quote(cand.hit.chunk, follower))
+        citations = build_citations(quotes)
+        return Answer(question=question, text=compose(citations), answerable=True, citations=citations, retrieved=hits)
+
+    def candidates(
+        self, question: str, question_vector: np.ndarray, hits: list[ScoredChunk], snapshot: Snapshot
+    ) -> list[_Candidate]:
+        """The sentences that may answer, best first; empty when the sources do not support an answer."""
         policy = self.policy
         q_terms = [t for t in dict.fromkeys(terms(question)) if t not in self._question_stems]
         weights = {t: snapshot.lexical.idf(t) for t in q_terms}
@@ -342,7 +375,7 @@ class ExtractiveAnswerer:
         covered = set().union(*(snapshot.article_terms.get(h.chunk.article_id, frozenset()) for h in read))
         if critical - covered:
             # No retrieved article mentions a name or number the question hinges on.
-            return refusal(question, hits)
+            return []
 
         # A question asking for one item of one event ("when is X's visit to Washington") is only answered
         # from a passage that names everything the event is identified by (dates aside).
@@ -386,27 +419,37 @@ class ExtractiveAnswerer:
 
         candidates.sort(key=lambda c: (-c.score, c.hit.rank, c.sentence.start))
         if not candidates or candidates[0].similarity < policy.min_similarity or candidates[0].score < policy.min_score:
-            return refusal(question, hits)
+            return []
+        return candidates
 
+    def choose(self, question: str, candidates: list[_Candidate], snapshot: Snapshot) -> list[_Candidate]:
+        """The best candidate and the few close behind it that add something."""
+        policy = self.policy
+        comparison = compares_events(question)
+        subject = speech_subject(question)
         best = candidates[0].score
         chosen: list[_Candidate] = []
         chosen_vectors: list[np.ndarray] = []
         for cand in candidates:
             if len(chosen) >= policy.max_sentences or cand.score < best - policy.keep_within:
                 break
+            if (
+                policy.same_article
+                and chosen
+                and cand.hit.chunk.article_id != chosen[0].hit.chunk.article_id
+                and not comparison
+                and not subject & speakers(context(cand.hit.chunk, cand.sentence))
+            ):
+                # A loosely related sentence of another article (same names, another event) is the usual
+                # wrong extra; another article is quoted when the question compares two events, or when the
+                # sentence names as its speaker the one a "what did X say" question asks about.
+                continue
             vector = snapshot.chunks[snapshot.by_id[cand.hit.chunk.id]].sentence_vectors[cand.vector_row]
             if any(float(vector @ v) >= policy.duplicate_similarity for v in chosen_vectors):
                 continue
             chosen.append(cand)
             chosen_vectors.append(vector)
-        quotes: list[Quote] = []
-        for cand in chosen:
-            quotes.append(Quote(cand.hit.chunk, cand.sentence))
-            follower = _continuation(cand.hit.chunk, cand.sentence)
-            if follower is not None:
-                quotes.append(Quote(cand.hit.chunk, follower))
-        citations = build_citations(quotes)
-        return Answer(question=question, text=compose(citations), answerable=True, citations=citations, retrieved=hits)
+        return chosen
 
 
 def stream_text(answer: Answer) -> Iterator[AnswerEvent]:

@@ -5,11 +5,13 @@ import pytest
 from rag.answering import (
     NO_ANSWER,
     asks_for_slot,
+    compares_events,
     counted_nouns,
     fits_answer_type,
     fits_speaker,
     key_terms,
     places,
+    speakers,
     speech_subject,
     speech_topic,
     undated,
@@ -169,3 +171,45 @@ def test_xi_on_the_12_point_plan_quotes_xi_not_putin(pipeline: Pipeline) -> None
     assert answer.answerable
     assert any("Xi said" in c.quote for c in answer.citations), answer.text
     assert not any("Putin said" in c.quote or "Putin commended" in c.quote for c in answer.citations), answer.text
+
+
+def test_what_has_x_said_is_a_speech_question_too() -> None:
+    # Demonyms read as their country.
+    assert speech_subject("What has the Swiss government said about the summit?") == {"switzerland"}
+    assert "summit" in speech_topic("What has the Swiss government said about the summit?")
+    assert speech_subject("How has Putin described the partnership?") == {"putin"}
+    assert not speech_subject("What has China proposed?")
+
+
+def test_speakers_are_the_names_before_a_reporting_verb_or_after_said() -> None:
+    assert speakers("“It is stable as mountains,” Mr. Putin said, noting the accord.") == {"putin"}
+    assert speakers("Xi told Putin the partnership was strong.") == {"xi"}
+    assert speakers("Zelenskyy on Tuesday said Kyiv was waiting.") == set()  # the name is not next to the verb
+    assert speakers("“No,” said Xi.") == {"xi"}
+
+
+def test_comparison_questions_are_told_apart() -> None:
+    assert compares_events("Has Russia's stance on Taiwan changed between the Samarkand meeting and the statement?")
+    assert compares_events("How did the two statements differ?")
+    assert not compares_events("When did China issue its 12-point peace proposal for Ukraine?")
+    assert not compares_events("How many times did Putin and Xi meet in person in 2022?")
+
+
+def test_further_sentences_come_from_the_best_sentences_article(pipeline: Pipeline) -> None:
+    # The 12-point plan is dated in one article; another article's "unveiled last month" sentence about Putin's
+    # view of the plan scores close behind but answers another question.
+    answer = pipeline.ask("When did China issue its 12-point peace proposal for Ukraine?")
+    assert answer.answerable and "February 2023" in answer.text
+    assert len({c.article_id for c in answer.citations}) == 1, answer.text
+    # "Twice in 2022" (a 2022 article) does not answer how often they had met by 2024.
+    answer = pipeline.ask("How many times had Putin met Xi by the time of his 2024 state visit to China?")
+    assert "40 occasions" in answer.text and "twice" not in answer.text, answer.text
+
+
+def test_another_article_is_quoted_for_a_comparison_or_the_asked_speaker(pipeline: Pipeline) -> None:
+    answer = pipeline.ask(
+        "Has Russia's stance on Taiwan changed between the Samarkand meeting and the later Xi-Putin joint statement?"
+    )
+    assert len({c.article_id for c in answer.citations}) == 2, answer.text
+    answer = pipeline.ask("How did Putin describe the Russia-China partnership at the Samarkand meeting?")
+    assert "stable as mountains" in answer.text, answer.text
