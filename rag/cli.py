@@ -54,13 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--window-days",
         type=int,
-        default=30,
+        default=-1,
         help="dated questions: only articles from this many days before to one day after (-1: no window)",
     )
     ev.add_argument(
         "--prefer-days",
         type=int,
-        default=-1,
+        default=7,
         help="dated questions: rank articles of this many days before higher (a soft window; -1: none)",
     )
     ev.add_argument(

@@ -200,7 +200,7 @@ class HybridRetriever:
         lexical_weight: float = 1.0,
         refresh_seconds: float = 2.0,
         rerank_depth: int = 10,
-        rerank_fused_weight: float = 10.0,
+        rerank_fused_weight: float = 40.0,
         rerank_lexical_weight: float = 1.0,
         prefer_weight: float = 0.3,
         exact_limit: int = 50_000,
