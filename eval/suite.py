@@ -163,14 +163,15 @@ def _ablations(
     ingest_progress: IngestProgress | None,
 ) -> None:
     groups = config.ablations
+    prefer = config.prefer_days if dated else None
     if "retrieval" in groups:
-        run(PipelineTarget(with_weights(main, 1.0, 0.0), name="dense only", window_days=window))
-        run(PipelineTarget(with_weights(main, 0.0, 1.0), name="BM25 only", window_days=window))
+        run(PipelineTarget(with_weights(main, 1.0, 0.0), name="dense only", window_days=window, prefer_days=prefer))
+        run(PipelineTarget(with_weights(main, 0.0, 1.0), name="BM25 only", window_days=window, prefer_days=prefer))
     if "prefix" in groups:
         for prefix in ("none", "title", "title_date"):
             if prefix != settings.embed_prefix:
                 other = open_index(config, settings, corpus, prefix, ingest_progress)
-                run(PipelineTarget(other, name=f"embed prefix {prefix}", window_days=window))
+                run(PipelineTarget(other, name=f"embed prefix {prefix}", window_days=window, prefer_days=prefer))
     if "window" in groups and dated:
         for days, soft in WINDOWS:
             if (days, soft) != (window, config.prefer_days):
@@ -180,7 +181,7 @@ def _ablations(
                 run(PipelineTarget(main, name=label, window_days=days, prefer_days=soft))
     if "answer" in groups:
         for label, changes in POLICIES.items():
-            run(PipelineTarget(with_policy(main, **changes), name=label, window_days=window))
+            run(PipelineTarget(with_policy(main, **changes), name=label, window_days=window, prefer_days=prefer))
     if "baseline" in groups:
         from eval.baseline import BaselineTarget
 

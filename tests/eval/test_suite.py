@@ -75,3 +75,15 @@ def test_rag_eval_command_ingests_a_corpus_and_prints_the_summary(
     out = capsys.readouterr().out
     assert "ours (hybrid, title)" in out and "report:" in out
     assert (tmp_path / "out" / "q.md").is_file() and (tmp_path / "cache" / "corpus" / "title-200-1-pooled").is_dir()
+
+
+def test_the_date_window_a_dated_question_gets() -> None:
+    from datetime import date
+
+    from eval.datasets import date_window
+    from rag.models import Filters
+
+    asked = date(2022, 6, 16)
+    assert date_window(None, 30, 7) is None and date_window(asked, None, None) is None
+    assert date_window(asked, 30) == Filters(date_from=date(2022, 5, 17), date_to=date(2022, 6, 17))
+    assert date_window(asked, None, 7) == Filters(prefer_from=date(2022, 6, 9), prefer_to=date(2022, 6, 17))
