@@ -389,9 +389,8 @@ class ExtractiveAnswerer:
             passage_terms = snapshot.chunk_terms[idx]
             if required - passage_terms:
                 continue
-            stored = snapshot.chunks[idx]
             passage_share = sum(w for t, w in weights.items() if t in passage_terms) / total
-            sims = stored.sentence_vectors @ question_vector
+            sims = snapshot.sentence_vectors(idx) @ question_vector
             for row, span in enumerate(hit.chunk.sentences):
                 key = (hit.chunk.article_id, span.start, span.end)
                 if key in seen:
@@ -444,7 +443,7 @@ class ExtractiveAnswerer:
                 # wrong extra; another article is quoted when the question compares two events, or when the
                 # sentence names as its speaker the one a "what did X say" question asks about.
                 continue
-            vector = snapshot.chunks[snapshot.by_id[cand.hit.chunk.id]].sentence_vectors[cand.vector_row]
+            vector = snapshot.sentence_vectors(snapshot.by_id[cand.hit.chunk.id])[cand.vector_row]
             if any(float(vector @ v) >= policy.duplicate_similarity for v in chosen_vectors):
                 continue
             chosen.append(cand)
@@ -502,9 +501,7 @@ class GenerativeAnswerer:
             return
         reply = "".join(pieces)
         generated = time.perf_counter()
-        stored = {
-            c.id: snapshot.chunks[snapshot.by_id[c.id]].sentence_vectors for c in chunks if c.id in snapshot.by_id
-        }
+        stored = {c.id: snapshot.sentence_vectors(snapshot.by_id[c.id]) for c in chunks if c.id in snapshot.by_id}
         checked = self.verifier.verify(reply, self.verifier.evidence(chunks, stored))
         timings = {
             "generate": round((generated - started) * 1000, 3),

@@ -79,6 +79,17 @@ class Snapshot:
     article_ids: np.ndarray
     days: np.ndarray
     sentence_cache: dict[int, list[frozenset[str]]]
+    vector_cache: dict[int, np.ndarray]
+
+    def sentence_vectors(self, index: int) -> np.ndarray:
+        """Chunk `index`'s sentence vectors, decoded once per snapshot (decoding on every use took a
+        fifth of a query's time); at most 4,096 chunks are kept decoded."""
+        found = self.vector_cache.get(index)
+        if found is None:
+            if len(self.vector_cache) >= 4096:
+                self.vector_cache.clear()
+            found = self.vector_cache[index] = self.chunks[index].sentence_vectors
+        return found
 
     def sentence_terms(self, index: int) -> list[frozenset[str]]:
         """The terms of each sentence of chunk `index`, tokenised once per snapshot (tokenising is most
@@ -124,6 +135,7 @@ class Snapshot:
             article_ids=np.asarray([s.chunk.article_id for s in chunks], dtype=object),
             days=np.asarray([day_number(s.chunk.published_at) if s.chunk.published_at else 0 for s in chunks]),
             sentence_cache={},
+            vector_cache={},
         )
 
     @classmethod
@@ -325,8 +337,7 @@ class HybridRetriever:
         total = sum(weights.values()) or 1.0
         keyed: list[tuple[float, int]] = []
         for position, hit in enumerate(hits[:depth]):
-            stored = snapshot.chunks[snapshot.by_id[hit.chunk.id]]
-            sims = stored.sentence_vectors @ vector
+            sims = snapshot.sentence_vectors(snapshot.by_id[hit.chunk.id]) @ vector
             best = 0.0
             for row, found in enumerate(snapshot.sentence_terms(snapshot.by_id[hit.chunk.id])):
                 share = sum(w for t, w in weights.items() if t in found) / total
