@@ -138,7 +138,10 @@ class RetrievedOut(BaseModel):
     article_id: str
     chunk_id: str
     title: str
-    score: float = Field(description="Reciprocal-rank-fusion score.")
+    score: float = Field(
+        description="Ranking score, higher first: for the top 10 the sentence rerank's score (fused score x 40 + "
+        "the best sentence's match, about 1-3), below them the reciprocal-rank-fusion score (about 0.01-0.07)."
+    )
     dense_rank: int | None
     lexical_rank: int | None
     start: int

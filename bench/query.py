@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -52,6 +53,9 @@ def main() -> None:
     model = embed_model(counted.embed, f"minilm-{args.baseline}")
     base_dir = CACHE / f"bench-baseline-256-{args.baseline}"
     done = base_dir / "complete"
+    if not done.exists():
+        shutil.rmtree(base_dir, ignore_errors=True)  # an interrupted build would leave duplicates
+        base_dir.mkdir(parents=True)
     index = plain_index(articles, model, base_dir, build=not done.exists())
     done.write_text("built\n")
     retriever = index.as_retriever(similarity_top_k=10)

@@ -23,7 +23,6 @@ from rag.pipeline import Pipeline, build_pipeline
 from rag.settings import Settings
 
 ABLATION_GROUPS = ("retrieval", "prefix", "answer", "window", "baseline")
-# (hard window, soft window) in days before the question
 # (hard window, soft window) in days before the question; the default (None, 7) and the rerank's weight
 # were chosen on both corpora's tune halves (news-quiz: soft 7 and 14 tie; hard windows lose Hits@5).
 WINDOWS = ((None, None), (7, None), (14, None), (30, None), (None, 7), (None, 14), (30, 7))

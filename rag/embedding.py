@@ -126,8 +126,9 @@ class MiniLMEmbedder:
         self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self._batch_tokens = max(batch_tokens, max_tokens + 2)
         self._pool_sentences = pool_sentences
-        # After the last batch of passages the arena hands its buffers back, so that an ingest
-        # does not leave it at its high-water mark; questions keep theirs (small).
+        # After the last batch of pooled passages (the default ingest path) the arena hands its
+        # buffers back, so that an ingest does not leave it at its high-water mark; questions, and
+        # sentences embedded separately (RAG_EMBED_POOL_SENTENCES=false), keep theirs.
         self._shrink = ort.RunOptions()
         self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 

@@ -1,9 +1,11 @@
-"""Retrieval: dense (Chroma) and lexical (BM25) candidates fused by reciprocal rank fusion, the top
-few reordered by their best sentence (sentence vectors stored at ingest, plus the question's words).
+"""Retrieval: dense and lexical (BM25) candidates fused by reciprocal rank fusion, the top few
+reordered by their best sentence (sentence vectors stored at ingest, plus the question's words).
 
-Each replica keeps a snapshot of the visible chunks in memory (texts, sentence vectors and the
-BM25 index) and reloads it when the store's change token moves, so replicas sharing one Chroma
-server all see writes made through any of them.
+Dense search is Chroma's HNSW index; a filtered search (a date window, some sources) over at most
+`exact_limit` chunks is answered exactly from the snapshot's float16 passage vectors instead, since
+Chroma's `where` filter scans metadata. Each replica keeps a snapshot of the visible chunks in memory
+(texts, passage vectors, stored sentence vectors and the BM25 index) and reloads it when the store's
+change token moves, so replicas sharing one Chroma server all see writes made through any of them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from rag.lexical import LexicalIndex
 from rag.models import Filters, ScoredChunk
 from rag.storage import ChromaStore, StoredChunk, day_number
 from rag.text import QUESTION_WORDS, stem, terms
+
+_CACHED_CHUNKS = 4096  # chunks whose decoded vectors / sentence terms a snapshot keeps at most
 
 
 class ChunkTerms:
@@ -86,9 +90,11 @@ class Snapshot:
         fifth of a query's time); at most 4,096 chunks are kept decoded."""
         found = self.vector_cache.get(index)
         if found is None:
-            if len(self.vector_cache) >= 4096:
+            if len(self.vector_cache) >= _CACHED_CHUNKS:
                 self.vector_cache.clear()
-            found = self.vector_cache[index] = self.chunks[index].sentence_vectors
+            found = self.chunks[index].sentence_vectors
+            found.setflags(write=False)  # shared by concurrent requests
+            self.vector_cache[index] = found
         return found
 
     def sentence_terms(self, index: int) -> list[frozenset[str]]:
@@ -96,6 +102,8 @@ class Snapshot:
         of what ranking a passage's sentences costs; only retrieved chunks are ever asked about)."""
         found = self.sentence_cache.get(index)
         if found is None:
+            if len(self.sentence_cache) >= _CACHED_CHUNKS:
+                self.sentence_cache.clear()
             chunk = self.chunks[index].chunk
             found = [
                 frozenset(terms(chunk.text[span.start - chunk.start : span.end - chunk.start]))
@@ -215,7 +223,7 @@ class HybridRetriever:
         rerank_fused_weight: float = 40.0,
         rerank_lexical_weight: float = 1.0,
         prefer_weight: float = 0.3,
-        exact_limit: int = 50_000,
+        exact_limit: int = 20_000,
     ) -> None:
         self._store = store
         self._embedder = embedder
@@ -264,9 +272,16 @@ class HybridRetriever:
         vector = self._embedder.embed_queries([question])[0]
         t2 = time.perf_counter()
         lists: list[tuple[list[int], float]] = []
+        scopes = [(filters, snapshot.mask(filters))]
         preferred = filters.preferred if filters is not None else None
-        for scope in (filters, preferred) if preferred is not None else (filters,):
-            mask = snapshot.mask(scope)
+        favoured = snapshot.mask(preferred) if preferred is not None else None
+        if (
+            favoured is not None
+            and favoured.any()
+            and not (scopes[0][1] is not None and (favoured == scopes[0][1]).all())
+        ):
+            scopes.append((preferred, favoured))  # a preferred range that narrows the search gets its own
+        for scope, mask in scopes:
             if mask is not None and mask.sum() <= self._exact_limit:
                 lists.append((snapshot.search(vector, self._candidates, mask), self._dense_weight))
             else:
@@ -274,12 +289,13 @@ class HybridRetriever:
                 lists.append(([snapshot.by_id[i] for i, _ in dense if i in snapshot.by_id], self._dense_weight))
         t3 = time.perf_counter()
         scores = snapshot.lexical.scores(question)
-        for scope in (filters, preferred) if preferred is not None else (filters,):
-            found = snapshot.lexical.top(scores, self._candidates, snapshot.mask(scope))
+        for _, mask in scopes:
+            found = snapshot.lexical.top(scores, self._candidates, mask)
             lists.append(([i for i, _ in found], self._lexical_weight))
         t4 = time.perf_counter()
         fused = self._fuse(snapshot, lists, max(top_k, self._rerank_depth))
-        favoured = snapshot.mask(preferred) if preferred is not None else None
+        if favoured is not None and favoured.all():
+            favoured = None  # everything is preferred: no bonus to give
         hits = self._rerank(snapshot, question, vector, fused, favoured)[:top_k]
         t5 = time.perf_counter()
         timings.update(
@@ -296,6 +312,8 @@ class HybridRetriever:
         date range the same two restricted to it, so that preferred passages collect more votes."""
         scores: dict[int, float] = {}
         for ranked, weight in lists:
+            if not weight:
+                continue  # a retriever switched off contributes no candidates
             for rank, idx in enumerate(ranked, start=1):
                 scores[idx] = scores.get(idx, 0.0) + weight / (self._rrf_k + rank)
         dense_rank = {idx: r for r, idx in enumerate(lists[0][0], start=1)}

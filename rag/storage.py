@@ -28,7 +28,7 @@ from rag.errors import DocumentNotFound, RagError, StoreUnavailable
 from rag.models import Article, ArticleRecord, Chunk, Filters, Span
 
 _PAGE = 2000
-_WRITE_ARTICLES = 200  # articles per chunk upsert: well under Chroma's largest batch
+_WRITE_CHUNKS = 1000  # chunks per upsert: well under Chroma's largest batch
 
 ArticleWrite = tuple["Article", Sequence["Chunk"], np.ndarray, Sequence[np.ndarray]]
 _GENERATION_ID = "generation"
@@ -259,40 +259,46 @@ class ChromaStore:
         Each article still becomes visible in one step: all new chunks are written before any
         record, and old versions are deleted only after the records name the new ones.
         """
-        items = [item for item in items]
+        items = list(items)
         if not items:
             return
         with self._using() as (chunk_col, article_col, _):
             written = [(a, c, v, sv) for a, c, v, sv in items if c]
-            for b in range(0, len(written), _WRITE_ARTICLES):
-                part = written[b : b + _WRITE_ARTICLES]
-                _upsert_chunks(
-                    chunk_col,
-                    [c for _, cs, _, _ in part for c in cs],
-                    np.concatenate([v for _, _, v, _ in part]),
-                    [x for _, _, _, svs in part for x in svs],
+            part: list[ArticleWrite] = []
+            size = 0
+            for n, item in enumerate(written):
+                part.append(item)
+                size += len(item[1])
+                if n == len(written) - 1 or size + len(written[n + 1][1]) > _WRITE_CHUNKS:
+                    _upsert_chunks(
+                        chunk_col,
+                        [c for _, cs, _, _ in part for c in cs],
+                        np.concatenate([v for _, _, v, _ in part]),
+                        [x for _, _, _, svs in part for x in svs],
+                    )
+                    part, size = [], 0
+            for b in range(0, len(items), _WRITE_CHUNKS):
+                records = items[b : b + _WRITE_CHUNKS]
+                article_col.upsert(
+                    ids=[a.id for a, _, _, _ in records],
+                    embeddings=[_mean_vector(v, self._dim).tolist() for _, _, v, _ in records],
+                    documents=[a.text for a, _, _, _ in records],
+                    metadatas=[_article_metadata(a, len(c)) for a, c, _, _ in records],
                 )
-            article_col.upsert(
-                ids=[a.id for a, _, _, _ in items],
-                embeddings=[_mean_vector(v, self._dim).tolist() for _, _, v, _ in items],
-                documents=[a.text for a, _, _, _ in items],
-                metadatas=[_article_metadata(a, len(c)) for a, c, _, _ in items],
-            )
-            stale = [{"$and": [{"article_id": a.id}, {"article_hash": {"$ne": a.content_hash}}]} for a, *_ in items]
-            chunk_col.delete(where=stale[0] if len(stale) == 1 else {"$or": stale})
+            for b in range(0, len(items), 100):
+                stale = [
+                    {"$and": [{"article_id": a.id}, {"article_hash": {"$ne": a.content_hash}}]}
+                    for a, *_ in items[b : b + 100]
+                ]
+                chunk_col.delete(where=stale[0] if len(stale) == 1 else {"$or": stale})
             # Another replica writing the same article at the same moment may have deleted our
             # chunks as "old" before its own record was overwritten by ours: put them back.
             if written:
-                ids = [a.id for a, *_ in written]
-                present = chunk_col.get(
-                    where={"article_id": ids[0]} if len(ids) == 1 else {"article_id": {"$in": ids}},
-                    include=["metadatas"],
-                )
-                have: dict[tuple[str, str], int] = {}
-                for meta in present["metadatas"]:
-                    key = (meta["article_id"], meta["article_hash"])
-                    have[key] = have.get(key, 0) + 1
-                short = [w for w in written if have.get((w[0].id, w[0].content_hash), 0) < len(w[1])]
+                expected = [c.id for _, chunks, _, _ in written for c in chunks]
+                present: set[str] = set()
+                for b in range(0, len(expected), _PAGE):
+                    present.update(chunk_col.get(ids=expected[b : b + _PAGE], include=[])["ids"])
+                short = [w for w in written if any(c.id not in present for c in w[1])]
                 if short:
                     records = article_col.get(ids=[w[0].id for w in short], include=["metadatas"])
                     current = {

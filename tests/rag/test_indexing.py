@@ -111,6 +111,7 @@ def test_an_incremental_refresh_equals_a_full_reload(fresh: tuple[Pipeline, Path
     assert incremental is not before
     assert [s.chunk.id for s in incremental.chunks] == [s.chunk.id for s in full.chunks]
     assert incremental.tokenised == full.tokenised
+    np.testing.assert_array_equal(incremental.vectors, full.vectors)
     assert "003_99b702be79d94449-1" not in incremental.article_terms
     assert any("99 billion" in s.chunk.text for s in incremental.chunks)
 
