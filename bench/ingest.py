@@ -75,7 +75,7 @@ def run_baseline(articles: list[Article], embedder: str) -> dict[str, Any]:
     from bench.plain import OursCounted, ShippedMiniLM, chunk_count, embed_model, plain_index
 
     counted = ShippedMiniLM() if embedder == "shipped" else OursCounted()
-    model = embed_model(counted.embed, f"minilm-{embedder}")
+    model = embed_model(counted)
     path = Path(tempfile.mkdtemp(prefix="newsrag-baseline-"))
     started = time.perf_counter()
     index = plain_index(articles, model, path)

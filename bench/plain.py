@@ -10,12 +10,13 @@ through our embedder (`ours`). Imported only by benchmarks: llama-index is slow 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rag.embedding import normalise
 from rag.models import Article
 
 COLLECTION = "baseline"
@@ -23,7 +24,11 @@ COLLECTION = "baseline"
 
 class ShippedMiniLM:
     """The int8 MiniLM run the plain way: tokenizer.json as shipped (pads and truncates at 128),
-    onnxruntime's default session, mean pooling. Counts what it is handed and what it runs over."""
+    onnxruntime's default session, mean pooling. Counts what it is handed and what it runs over.
+    An `Embedder` for `rag.llamaindex.EmbedderAdapter` (questions and passages alike)."""
+
+    name = "all-MiniLM-L6-v2-int8-as-shipped"
+    dim = 384
 
     def __init__(self) -> None:
         import onnxruntime as ort
@@ -40,7 +45,8 @@ class ShippedMiniLM:
         self.tokens = 0
         self.model_tokens = 0
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
         self.tokens += sum(len(e.ids) for e in self.counter.encode_batch(texts, add_special_tokens=False))
         encodings = self.tokenizer.encode_batch(texts)
         ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
@@ -48,52 +54,34 @@ class ShippedMiniLM:
         self.model_tokens += int(mask.sum()) - 2 * len(texts)
         (states,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": ids * 0})
         pooled = (states * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
-        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return [row.tolist() for row in pooled]
+        return normalise(pooled)
 
 
 class OursCounted:
     """Our embedder behind the same interface, counting tokens the same way."""
 
+    dim = 384
+
     def __init__(self) -> None:
         from rag.embedding import MiniLMEmbedder
 
         self.embedder = MiniLMEmbedder()
+        self.name = self.embedder.name
         self.tokens = 0
         self.model_tokens = 0
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         lengths = self.embedder.count_tokens(texts)
         self.tokens += sum(lengths)
         self.model_tokens += sum(min(n, 254) for n in lengths)
-        return [row.tolist() for row in self.embedder.embed_queries(texts)]
+        return self.embedder.embed_queries(texts)
 
 
-def embed_model(embed: Callable[[list[str]], list[list[float]]], name: str) -> Any:
-    """A llama-index embedding model around `embed` (passed explicitly: the default is OpenAI)."""
-    from llama_index.core.base.embeddings.base import BaseEmbedding
-    from pydantic import PrivateAttr
+def embed_model(embedder: ShippedMiniLM | OursCounted) -> Any:
+    """A llama-index embedding model around `embedder`, batches of 32 (passed explicitly: the default is OpenAI)."""
+    from rag.llamaindex import EmbedderAdapter
 
-    class Model(BaseEmbedding):
-        _embed: Any = PrivateAttr()
-
-        def __init__(self) -> None:
-            super().__init__(model_name=name, embed_batch_size=32)
-            self._embed = embed
-
-        def _get_query_embedding(self, query: str) -> list[float]:
-            return self._embed([query])[0]
-
-        def _get_text_embedding(self, text: str) -> list[float]:
-            return self._embed([text])[0]
-
-        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-            return self._embed(texts)
-
-        async def _aget_query_embedding(self, query: str) -> list[float]:
-            return self._get_query_embedding(query)
-
-    return Model()
+    return EmbedderAdapter(embedder, embed_batch_size=32)  # type: ignore[arg-type]
 
 
 def plain_index(articles: Sequence[Article], model: Any, path: Path, build: bool = True) -> Any:

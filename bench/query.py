@@ -50,7 +50,7 @@ def main() -> None:
     if pipeline.store.count_chunks() == 0 or pipeline.ingest_articles(articles).changed:
         print(f"(our index at {args.index} was built or completed now)")
     counted = ShippedMiniLM() if args.baseline == "shipped" else OursCounted()
-    model = embed_model(counted.embed, f"minilm-{args.baseline}")
+    model = embed_model(counted)
     base_dir = CACHE / f"bench-baseline-256-{args.baseline}"
     done = base_dir / "complete"
     if not done.exists():
