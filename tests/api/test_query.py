@@ -52,6 +52,8 @@ BAD_BODIES = [
     ({"question": "ok", "colour": "red"}, "colour"),
     ({"question": "ok", "filters": {"date_from": "2023-02-01", "date_to": "2023-01-01"}}, "filters"),
     ({"question": "ok", "filters": {"date_from": "yesterday"}}, "filters.date_from"),
+    ({"question": "ok", "filters": {"prefer_from": "2023-02-01", "prefer_to": "2023-01-01"}}, "filters"),
+    ({"question": "ok", "filters": {"prefer_to": "next week"}}, "filters.prefer_to"),
     ({"question": "ok", "filters": {"sources": "a.txt"}}, "filters.sources"),
     ({"question": "ok", "filters": {"unknown": 1}}, "filters.unknown"),
 ]
@@ -81,3 +83,11 @@ def test_unknown_routes_and_methods_use_the_same_error_model(client: TestClient)
     assert missing.status_code == 404 and missing.json()["title"] == "Not Found"
     wrong = client.get("/query")
     assert wrong.status_code == 405 and wrong.headers["content-type"] == "application/problem+json"
+
+
+def test_a_preferred_date_range_is_accepted_and_still_answers(client: TestClient) -> None:
+    body = {"question": "What did Putin say about China's 12-point plan?", "include_retrieved": True}
+    body["filters"] = {"prefer_from": "2023-02-01", "prefer_to": "2023-03-31"}
+    response = client.post("/query", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["answerable"] and response.json()["retrieved"]
