@@ -345,7 +345,6 @@ class ExtractiveAnswerer:
 
     def __init__(self, policy: AnswerPolicy | None = None) -> None:
         self.policy = policy or AnswerPolicy()
-        self._question_stems = frozenset(stem(w) for w in QUESTION_WORDS)
 
     def answer(self, question: str, question_vector: np.ndarray, hits: list[ScoredChunk], snapshot: Snapshot) -> Answer:
         candidates = self.candidates(question, question_vector, hits, snapshot)
@@ -366,9 +365,7 @@ class ExtractiveAnswerer:
     ) -> list[_Candidate]:
         """The sentences that may answer, best first; empty when the sources do not support an answer."""
         policy = self.policy
-        q_terms = [t for t in dict.fromkeys(terms(question)) if t not in self._question_stems]
-        weights = {t: snapshot.lexical.idf(t) for t in q_terms}
-        total = sum(weights.values()) or 1.0
+        weights, total = snapshot.lexical.question_weights(question)
         critical = key_terms(question)
 
         read = [h for h in hits[: policy.passages] if h.chunk.id in snapshot.by_id]

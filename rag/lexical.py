@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 import bm25s
 import numpy as np
 
-from rag.text import terms
+from rag.text import QUESTION_WORDS, stem, terms
+
+
+@cache
+def _question_stems() -> frozenset[str]:
+    return frozenset(stem(w) for w in QUESTION_WORDS)
 
 
 class LexicalIndex:
@@ -32,6 +38,14 @@ class LexicalIndex:
         """BM25-style IDF; a term the corpus never uses gets the highest value."""
         n = self._df.get(term, 0)
         return float(np.log(1 + (self._size - n + 0.5) / (n + 0.5)))
+
+    def question_weights(self, question: str) -> tuple[dict[str, float], float]:
+        """The IDF of each distinct informative term of `question` (question words such as "what" left
+        out) and their sum (1.0 when there are none): how much of a question a text covers is the
+        weight of the terms it holds over that sum."""
+        informative = [t for t in dict.fromkeys(terms(question)) if t not in _question_stems()]
+        weights = {t: self.idf(t) for t in informative}
+        return weights, sum(weights.values()) or 1.0
 
     def document_frequency(self, term: str) -> int:
         return self._df.get(term, 0)

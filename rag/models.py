@@ -104,8 +104,8 @@ class Filters:
         """These filters narrowed to the preferred range (None without a preference)."""
         if not (self.prefer_from or self.prefer_to):
             return None
-        low = max(d for d in (self.date_from, self.prefer_from) if d) if (self.date_from or self.prefer_from) else None
-        high = min(d for d in (self.date_to, self.prefer_to) if d) if (self.date_to or self.prefer_to) else None
+        low = max((d for d in (self.date_from, self.prefer_from) if d), default=None)
+        high = min((d for d in (self.date_to, self.prefer_to) if d), default=None)
         return Filters(self.sources, self.article_ids, low, high)
 
 

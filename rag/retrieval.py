@@ -22,7 +22,13 @@ from rag.errors import IndexNotReady
 from rag.lexical import LexicalIndex
 from rag.models import Filters, ScoredChunk
 from rag.storage import ChromaStore, StoredChunk, day_number
-from rag.text import QUESTION_WORDS, stem, terms
+from rag.text import terms
+
+
+def chunk_terms(stored: StoredChunk) -> tuple[str, ...]:
+    """What BM25 indexes of a chunk: the terms of its title and text (interned: chunks share most)."""
+    return tuple(sys.intern(t) for t in terms(f"{stored.chunk.title}\n{stored.chunk.text}"))
+
 
 _CACHED_CHUNKS = 4096  # chunks whose decoded vectors / sentence terms a snapshot keeps at most
 
@@ -123,7 +129,7 @@ class Snapshot:
         """A snapshot of `chunks` (in article order) and their passage vectors (rows in the same order);
         `tokenised` (their terms, same order) saves re-tokenising."""
         if tokenised is None:
-            tokenised = [tuple(sys.intern(t) for t in terms(f"{s.chunk.title}\n{s.chunk.text}")) for s in chunks]
+            tokenised = [chunk_terms(s) for s in chunks]
         rows: dict[str, range] = {}
         start = 0
         for i in range(1, len(chunks) + 1):
@@ -161,7 +167,7 @@ class Snapshot:
             if (r := records.get(s.chunk.article_id)) is not None and r.content_hash == s.chunk.article_hash
         ]
         fresh, fresh_vectors = store.visible_chunks_and_vectors(records, changed) if changed else ([], None)
-        fresh_terms = [tuple(sys.intern(t) for t in terms(f"{s.chunk.title}\n{s.chunk.text}")) for s in fresh]
+        fresh_terms = [chunk_terms(s) for s in fresh]
         chunks = [previous.chunks[i] for i in kept] + fresh
         tokenised = [previous.tokenised[i] for i in kept] + fresh_terms
         vectors = previous.vectors[kept]
@@ -238,7 +244,6 @@ class HybridRetriever:
         self._prefer_weight = prefer_weight
         # Filtered dense queries over at most this many chunks are answered exactly from the snapshot.
         self._exact_limit = exact_limit
-        self._question_stems = frozenset(stem(w) for w in QUESTION_WORDS)
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
@@ -350,9 +355,7 @@ class HybridRetriever:
         depth = min(self._rerank_depth, len(hits))
         if depth < 2:
             return hits
-        q_terms = [t for t in dict.fromkeys(terms(question)) if t not in self._question_stems]
-        weights = {t: snapshot.lexical.idf(t) for t in q_terms}
-        total = sum(weights.values()) or 1.0
+        weights, total = snapshot.lexical.question_weights(question)
         keyed: list[tuple[float, int]] = []
         for position, hit in enumerate(hits[:depth]):
             sims = snapshot.sentence_vectors(snapshot.by_id[hit.chunk.id]) @ vector
