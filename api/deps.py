@@ -1,4 +1,8 @@
-"""Dependencies: the pipeline built at start-up and the key checks, handed to routes via app.state."""
+"""Dependencies: the pipeline built at start-up and the key checks, handed to routes via app.state.
+
+They are `async def` because none of them blocks: FastAPI runs a plain `def` dependency in its thread
+pool, and the hand-offs to and from it cost more than the checks themselves.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,12 @@ from rag.errors import IndexNotReady
 from rag.pipeline import Pipeline
 
 
-def get_pipeline(request: Request) -> Pipeline:
+async def get_pipeline(request: Request) -> Pipeline:
     pipeline: Pipeline = request.app.state.pipeline
     return pipeline
 
 
-def get_ready_pipeline(request: Request) -> Pipeline:
+async def get_ready_pipeline(request: Request) -> Pipeline:
     """The pipeline, once the start-up ingestion has finished."""
     state = request.app.state
     if not state.ready.is_set():
@@ -24,11 +28,11 @@ def get_ready_pipeline(request: Request) -> Pipeline:
     return pipeline
 
 
-def require_read(request: Request) -> None:
+async def require_read(request: Request) -> None:
     request.app.state.guard.check(request, write=False)
 
 
-def require_write(request: Request) -> None:
+async def require_write(request: Request) -> None:
     request.app.state.guard.check(request, write=True)
 
 

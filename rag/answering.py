@@ -229,23 +229,8 @@ def places(sentence: str) -> set[str]:
 
 
 def fits_answer_type(question: str, sentence: str) -> bool:
-    """Whether a sentence can answer the kind of question asked.
-
-    A quantity or an amount of money (and for "how many X" a count of X), a duration for "how long",
-    a time for "when", a place the question does not name for "where / which city".
-    """
-    if _MONEY_QUESTION.search(question) and _QUANTITY_QUESTION.search(question) and not _MONEY.search(sentence):
-        return False
-    if _QUANTITY_QUESTION.search(question) and not _QUANTITY.search(sentence):
-        return False
-    counted = counted_nouns(question)
-    if counted and not counted & {_singular(w) for w in words(sentence)}:
-        return False
-    if _DURATION_QUESTION.search(question) and not _DURATION.search(sentence):
-        return False
-    if _WHEN_QUESTION.search(question) and not _TIME.search(sentence):
-        return False
-    return not (_PLACE_QUESTION.search(question) and not places(sentence) - _stems(question))
+    """Whether a sentence can answer the kind of question asked (see `QuestionKind.fits`)."""
+    return QuestionKind.of(question).fits(SentenceFacts.of(sentence))
 
 
 def asks_for_slot(question: str) -> bool:
@@ -273,19 +258,8 @@ def speech_subject(question: str) -> set[str]:
 
 
 def fits_speaker(question: str, sentence: str) -> bool:
-    """A "what did X say" question is answered by a sentence reporting speech, and not one quoting someone else.
-
-    The sentence must report something said (a quotation or a reporting verb); when it names its speaker
-    ("Putin said", "said Xi") without naming the one the question asks about, it quotes someone else.
-    "He said" names no one.
-    """
-    subject = speech_subject(question)
-    if not subject:
-        return True
-    if not _REPORTING.search(sentence):
-        return False
-    named = speakers(sentence)
-    return not named or bool(named & subject)
+    """Whether a sentence reports what the question's speaker said (see `QuestionKind.fits_speaker`)."""
+    return QuestionKind.of(question).fits_speaker(SentenceFacts.of(sentence))
 
 
 def speakers(sentence: str) -> set[str]:
@@ -308,6 +282,107 @@ def speech_topic(question: str) -> set[str]:
 def compares_events(question: str) -> bool:
     """Whether a question compares two events ("has X changed between A and B"), so needs two sources."""
     return bool(_COMPARISON.search(question))
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionKind:
+    """What a question asks for, read once per question: the answerer tests every candidate sentence
+    against it, and reading the question again for each sentence was most of the answerer's time."""
+
+    money: bool
+    quantity: bool
+    counted: frozenset[str]
+    duration: bool
+    when: bool
+    place: bool
+    named: frozenset[str]  # stems of the question's words: a place it names is not an answer to "where"
+    subject: frozenset[str]  # whose speech a "what did X say" question asks about
+
+    @classmethod
+    def of(cls, question: str) -> QuestionKind:
+        quantity = bool(_QUANTITY_QUESTION.search(question))
+        return cls(
+            money=quantity and bool(_MONEY_QUESTION.search(question)),
+            quantity=quantity,
+            counted=frozenset(counted_nouns(question)),
+            duration=bool(_DURATION_QUESTION.search(question)),
+            when=bool(_WHEN_QUESTION.search(question)),
+            place=bool(_PLACE_QUESTION.search(question)),
+            named=frozenset(_stems(question)),
+            subject=frozenset(speech_subject(question)),
+        )
+
+    def fits(self, sentence: SentenceFacts) -> bool:
+        """Whether a sentence can answer the kind of question asked.
+
+        A quantity or an amount of money (and for "how many X" a count of X), a duration for "how long",
+        a time for "when", a place the question does not name for "where / which city".
+        """
+        if self.money and not sentence.money:
+            return False
+        if self.quantity and not sentence.quantity:
+            return False
+        if self.counted and not self.counted & sentence.singulars:
+            return False
+        if self.duration and not sentence.duration:
+            return False
+        if self.when and not sentence.time:
+            return False
+        return not (self.place and not sentence.places - self.named)
+
+    def fits_speaker(self, sentence: SentenceFacts) -> bool:
+        """A "what did X say" question is answered by a sentence reporting speech, and not one quoting
+        someone else.
+
+        The sentence (with the one leaning on it) must report something said (a quotation or a reporting
+        verb); when it names its speaker ("Putin said", "said Xi") without naming the one the question asks
+        about, it quotes someone else. "He said" names no one.
+        """
+        if not self.subject:
+            return True
+        if not sentence.reports:
+            return False
+        return not sentence.speakers or bool(sentence.speakers & self.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceFacts:
+    """What the answerer checks a sentence for, whatever the question: read once per sentence and kept
+    (reading them for every candidate of every question was most of the answerer's time)."""
+
+    text: str
+    heading: bool
+    money: bool
+    quantity: bool
+    singulars: frozenset[str]
+    duration: bool
+    time: bool
+    places: frozenset[str]
+    # Of the sentence with the one that leans on it ("But he added that ..."):
+    reports: bool
+    speakers: frozenset[str]
+    terms: frozenset[str]
+
+    @classmethod
+    def of(cls, text: str, said: str | None = None) -> SentenceFacts:
+        said = text if said is None else said
+        return cls(
+            text=text,
+            heading=is_heading(text),
+            money=bool(_MONEY.search(text)),
+            quantity=bool(_QUANTITY.search(text)),
+            singulars=frozenset(_singular(w) for w in words(text)),
+            duration=bool(_DURATION.search(text)),
+            time=bool(_TIME.search(text)),
+            places=frozenset(places(text)),
+            reports=bool(_REPORTING.search(said)),
+            speakers=frozenset(speakers(said)),
+            terms=frozenset(terms(said)),
+        )
+
+    @classmethod
+    def of_chunk(cls, chunk: Chunk) -> list[SentenceFacts]:
+        return [cls.of(quote_text(chunk, span), context(chunk, span)) for span in chunk.sentences]
 
 
 def refusal(question: str, hits: list[ScoredChunk]) -> Answer:
@@ -345,6 +420,21 @@ class ExtractiveAnswerer:
 
     def __init__(self, policy: AnswerPolicy | None = None) -> None:
         self.policy = policy or AnswerPolicy()
+        # Sentence facts of the chunks read so far, for one snapshot (by its token) at a time.
+        self._facts: tuple[str, dict[int, list[SentenceFacts]]] = ("", {})
+
+    def facts(self, snapshot: Snapshot, index: int) -> list[SentenceFacts]:
+        """The facts of each sentence of chunk `index`, read once per snapshot; at most 4,096 chunks kept."""
+        token, cache = self._facts
+        if token != snapshot.token:
+            cache = {}
+            self._facts = (snapshot.token, cache)
+        found = cache.get(index)
+        if found is None:
+            if len(cache) >= 4096:
+                cache.clear()
+            found = cache[index] = SentenceFacts.of_chunk(snapshot.chunks[index].chunk)
+        return found
 
     def answer(self, question: str, question_vector: np.ndarray, hits: list[ScoredChunk], snapshot: Snapshot) -> Answer:
         candidates = self.candidates(question, question_vector, hits, snapshot)
@@ -379,6 +469,7 @@ class ExtractiveAnswerer:
         required = undated(critical) if policy.answer_type and asks_for_slot(question) else set()
         # What someone said about a topic is quoted from a sentence that mentions the topic.
         topic = speech_topic(question) if policy.answer_type else set()
+        kind = QuestionKind.of(question)
         candidates: list[_Candidate] = []
         seen: set[tuple[str, int, int]] = set()
         for hit in read:
@@ -388,20 +479,19 @@ class ExtractiveAnswerer:
                 continue
             passage_share = sum(w for t, w in weights.items() if t in passage_terms) / total
             sims = snapshot.sentence_vectors(idx) @ question_vector
+            facts = self.facts(snapshot, idx)
             for row, span in enumerate(hit.chunk.sentences):
                 key = (hit.chunk.article_id, span.start, span.end)
                 if key in seen:
                     continue
                 seen.add(key)
-                text = quote_text(hit.chunk, span)
-                if is_heading(text):
+                sentence = facts[row]
+                if sentence.heading:
                     continue
-                if policy.answer_type:
-                    said = context(hit.chunk, span)
-                    if not (fits_answer_type(question, text) and fits_speaker(question, said)):
-                        continue
-                    if topic and not topic & set(terms(said)):
-                        continue
+                if policy.answer_type and not (
+                    kind.fits(sentence) and kind.fits_speaker(sentence) and (not topic or topic & sentence.terms)
+                ):
+                    continue
                 sentence_terms = snapshot.sentence_terms(idx)[row]
                 share = sum(w for t, w in weights.items() if t in sentence_terms) / total
                 similarity = float(sims[row])
@@ -434,7 +524,7 @@ class ExtractiveAnswerer:
                 and chosen
                 and cand.hit.chunk.article_id != chosen[0].hit.chunk.article_id
                 and not comparison
-                and not subject & speakers(context(cand.hit.chunk, cand.sentence))
+                and not subject & self.facts(snapshot, snapshot.by_id[cand.hit.chunk.id])[cand.vector_row].speakers
             ):
                 # A loosely related sentence of another article (same names, another event) is the usual
                 # wrong extra; another article is quoted when the question compares two events, or when the

@@ -37,7 +37,6 @@ def build_embedder(settings: Settings) -> Embedder:
         max_tokens=settings.embed_max_tokens,
         batch_tokens=settings.embed_batch_tokens,
         threads=settings.embed_threads,
-        spin=settings.embed_spin,
         pool_sentences=settings.embed_pool_sentences,
     )
 

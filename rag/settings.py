@@ -32,9 +32,8 @@ class Settings(BaseSettings):
     embed_batch_tokens: int = Field(
         1024, ge=64, le=65536, description="MiniLM: most tokens (rows x width) in one model call."
     )
-    embed_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = one per core.")
-    embed_spin: bool = Field(
-        True, description="onnxruntime threads spin while waiting for work (measured faster at 1 and 8 clients)."
+    embed_threads: int = Field(
+        0, ge=0, description="cores the embedding model uses (passage batches run this many at once); 0 = all."
     )
     embed_pool_sentences: bool = Field(
         True,

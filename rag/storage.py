@@ -381,7 +381,7 @@ class ChromaStore:
         article_ids: Sequence[str] | None = None,
         vectors: bool = True,
     ) -> tuple[list[StoredChunk], np.ndarray]:
-        """`visible_chunks` and their passage vectors (float16, one row per chunk, same order)."""
+        """`visible_chunks` and their passage vectors (float32, one row per chunk, same order)."""
         records = self.article_records() if records is None else records
         out: list[StoredChunk] = []
         rows: list[Any] = []
@@ -399,7 +399,7 @@ class ChromaStore:
                         if vectors:
                             rows.append(embeddings[0][n])
         order = sorted(range(len(out)), key=lambda i: (out[i].chunk.article_id, out[i].chunk.index))
-        matrix = np.asarray(rows, dtype=np.float16).reshape(len(rows), self._dim) if vectors else np.zeros((0, 0))
+        matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), self._dim) if vectors else np.zeros((0, 0))
         return [out[i] for i in order], matrix[order] if vectors else matrix
 
     @staticmethod

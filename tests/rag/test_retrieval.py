@@ -73,3 +73,19 @@ def test_filtered_dense_search_in_memory_matches_chromas(pipeline: Pipeline) -> 
     chroma = [chunk_id for chunk_id, _ in pipeline.store.query(vector, 5, only)]
     assert ours == chroma
     assert snapshot.vectors.shape == (len(snapshot.chunks), 384)
+
+
+def test_unfiltered_dense_search_in_memory_matches_chromas(pipeline: Pipeline) -> None:
+    snapshot = pipeline.retriever.refresh()
+    vector = pipeline.embedder.embed_queries(["How much gas does Russia send to China?"])[0]
+    ours = [snapshot.chunks[i].chunk.id for i in snapshot.search(vector, 10)]
+    chroma = [chunk_id for chunk_id, _ in pipeline.store.query(vector, 10)]
+    assert ours == chroma
+    assert len(ours) == 10
+
+
+def test_corpora_over_the_exact_limit_are_searched_through_chroma(pipeline: Pipeline) -> None:
+    question = "How much gas does Russia send to China?"
+    exact = pipeline.retriever.retrieve(question, top_k=5)
+    through_chroma = HybridRetriever(pipeline.store, pipeline.embedder, exact_limit=0).retrieve(question, top_k=5)
+    assert [h.chunk.id for h in through_chroma.hits] == [h.chunk.id for h in exact.hits]
