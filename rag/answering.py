@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -230,7 +231,7 @@ def places(sentence: str) -> set[str]:
 
 def fits_answer_type(question: str, sentence: str) -> bool:
     """Whether a sentence can answer the kind of question asked (see `QuestionKind.fits`)."""
-    return QuestionKind.of(question).fits(SentenceFacts.of(sentence))
+    return QuestionKind.of(question).fits(SentenceFacts(sentence))
 
 
 def asks_for_slot(question: str) -> bool:
@@ -259,7 +260,7 @@ def speech_subject(question: str) -> set[str]:
 
 def fits_speaker(question: str, sentence: str) -> bool:
     """Whether a sentence reports what the question's speaker said (see `QuestionKind.fits_speaker`)."""
-    return QuestionKind.of(question).fits_speaker(SentenceFacts.of(sentence))
+    return QuestionKind.of(question).fits_speaker(SentenceFacts(sentence))
 
 
 def speakers(sentence: str) -> set[str]:
@@ -345,44 +346,69 @@ class QuestionKind:
         return not sentence.speakers or bool(sentence.speakers & self.subject)
 
 
-@dataclass(frozen=True, slots=True)
 class SentenceFacts:
-    """What the answerer checks a sentence for, whatever the question: read once per sentence and kept
-    (reading them for every candidate of every question was most of the answerer's time)."""
+    """What the answerer checks a sentence for, whatever the question: each fact read the first time a
+    question needs it, then kept with the sentence (reading them for every candidate of every question
+    was most of the answerer's time; reading all of them up front, for facts few questions need, cost
+    more than that on a cold cache)."""
 
-    text: str
-    heading: bool
-    money: bool
-    quantity: bool
-    singulars: frozenset[str]
-    duration: bool
-    time: bool
-    places: frozenset[str]
-    # Of the sentence with the one that leans on it ("But he added that ..."):
-    reports: bool
-    speakers: frozenset[str]
-    terms: frozenset[str]
+    def __init__(self, text: str, said: str | None = None) -> None:
+        self.text = text
+        self.said = text if said is None else said  # with the sentence that leans on it, if any
 
-    @classmethod
-    def of(cls, text: str, said: str | None = None) -> SentenceFacts:
-        said = text if said is None else said
-        return cls(
-            text=text,
-            heading=is_heading(text),
-            money=bool(_MONEY.search(text)),
-            quantity=bool(_QUANTITY.search(text)),
-            singulars=frozenset(_singular(w) for w in words(text)),
-            duration=bool(_DURATION.search(text)),
-            time=bool(_TIME.search(text)),
-            places=frozenset(places(text)),
-            reports=bool(_REPORTING.search(said)),
-            speakers=frozenset(speakers(said)),
-            terms=frozenset(terms(said)),
-        )
+    @cached_property
+    def heading(self) -> bool:
+        return is_heading(self.text)
+
+    @cached_property
+    def money(self) -> bool:
+        return bool(_MONEY.search(self.text))
+
+    @cached_property
+    def quantity(self) -> bool:
+        return bool(_QUANTITY.search(self.text))
+
+    @cached_property
+    def singulars(self) -> frozenset[str]:
+        return frozenset(_singular(w) for w in words(self.text))
+
+    @cached_property
+    def duration(self) -> bool:
+        return bool(_DURATION.search(self.text))
+
+    @cached_property
+    def time(self) -> bool:
+        return bool(_TIME.search(self.text))
+
+    @cached_property
+    def places(self) -> frozenset[str]:
+        return frozenset(places(self.text))
+
+    @cached_property
+    def reports(self) -> bool:
+        return bool(_REPORTING.search(self.said))
+
+    @cached_property
+    def speakers(self) -> frozenset[str]:
+        return frozenset(speakers(self.said))
+
+    @cached_property
+    def terms(self) -> frozenset[str]:
+        return frozenset(terms(self.said))
 
     @classmethod
     def of_chunk(cls, chunk: Chunk) -> list[SentenceFacts]:
-        return [cls.of(quote_text(chunk, span), context(chunk, span)) for span in chunk.sentences]
+        spans = chunk.sentences
+        texts = [quote_text(chunk, span) for span in spans]
+        out = []
+        for i, (span, text) in enumerate(zip(spans, texts, strict=True)):
+            said = text
+            if i + 1 < len(spans):
+                between = chunk.text[span.end - chunk.start : spans[i + 1].start - chunk.start]
+                if "\n" not in between and _CONTINUATION.match(texts[i + 1]):
+                    said = f"{text} {texts[i + 1]}"
+            out.append(cls(text, said))
+        return out
 
 
 def refusal(question: str, hits: list[ScoredChunk]) -> Answer:

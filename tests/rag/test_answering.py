@@ -4,8 +4,10 @@ import pytest
 
 from rag.answering import (
     NO_ANSWER,
+    SentenceFacts,
     asks_for_slot,
     compares_events,
+    context,
     counted_nouns,
     fits_answer_type,
     fits_speaker,
@@ -213,3 +215,14 @@ def test_another_article_is_quoted_for_a_comparison_or_the_asked_speaker(pipelin
     assert len({c.article_id for c in answer.citations}) == 2, answer.text
     answer = pipeline.ask("How did Putin describe the Russia-China partnership at the Samarkand meeting?")
     assert "stable as mountains" in answer.text, answer.text
+
+
+def test_sentence_facts_read_each_sentence_with_the_one_leaning_on_it(pipeline: Pipeline) -> None:
+    snapshot = pipeline.retriever.refresh()
+    leaning = 0
+    for stored in snapshot.chunks:
+        chunk = stored.chunk
+        facts = SentenceFacts.of_chunk(chunk)
+        assert [f.said for f in facts] == [context(chunk, span) for span in chunk.sentences]
+        leaning += sum(f.said != f.text for f in facts)
+    assert leaning > 0  # "But he added that ..." after the Putin quote, at least
