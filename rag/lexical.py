@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from functools import cache
 
@@ -9,6 +10,16 @@ import bm25s
 import numpy as np
 
 from rag.text import QUESTION_WORDS, stem, terms
+
+# Terms are stored with each chunk so that a replica starts without tokenising the corpus again. Bump
+# this whenever `passage_terms` (or `rag.text.terms` beneath it) would tokenise a text differently:
+# chunks stored under another version are tokenised afresh when loaded.
+TERMS_VERSION = 1
+
+
+def passage_terms(title: str, text: str) -> tuple[str, ...]:
+    """What BM25 indexes of a chunk: the terms of its title and text (interned: chunks share most)."""
+    return tuple(sys.intern(t) for t in terms(f"{title}\n{text}"))
 
 
 @cache

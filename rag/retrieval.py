@@ -13,7 +13,6 @@ Chroma server all see writes made through any of them.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -22,15 +21,18 @@ import numpy as np
 
 from rag.embedding import Embedder
 from rag.errors import IndexNotReady
-from rag.lexical import LexicalIndex
+from rag.lexical import LexicalIndex, passage_terms
 from rag.models import Filters, ScoredChunk
 from rag.storage import ChromaStore, StoredChunk, day_number
 from rag.text import terms
 
 
 def chunk_terms(stored: StoredChunk) -> tuple[str, ...]:
-    """What BM25 indexes of a chunk: the terms of its title and text (interned: chunks share most)."""
-    return tuple(sys.intern(t) for t in terms(f"{stored.chunk.title}\n{stored.chunk.text}"))
+    """What BM25 indexes of a chunk: its terms as stored with it, or (stored by an older tokeniser)
+    made again. Tokenising was half of a replica's start time."""
+    if stored.terms is not None:
+        return stored.terms
+    return passage_terms(stored.chunk.title, stored.chunk.text)
 
 
 _CACHED_CHUNKS = 4096  # chunks whose decoded vectors / sentence terms a snapshot keeps at most

@@ -14,6 +14,7 @@ what such a crash left behind.
 from __future__ import annotations
 
 import base64
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import DocumentNotFound, RagError, StoreUnavailable
+from rag.lexical import TERMS_VERSION, passage_terms
 from rag.models import Article, ArticleRecord, Chunk, Filters, Span
 
 _PAGE = 2000
@@ -44,6 +46,7 @@ class StoredChunk:
 
     chunk: Chunk
     vectors_blob: bytes
+    terms: tuple[str, ...] | None = None  # its BM25 terms as stored (None: stored by another tokeniser)
 
     @property
     def sentence_vectors(self) -> np.ndarray:
@@ -103,6 +106,8 @@ def _chunk_metadata(chunk: Chunk, sentence_vectors: np.ndarray) -> dict[str, Any
         "source": chunk.source,
         "sentences": encode_spans(chunk.sentences),
         "sentence_vectors": encode_vectors(sentence_vectors),
+        "terms": " ".join(passage_terms(chunk.title, chunk.text)),
+        "terms_version": TERMS_VERSION,
     }
     if chunk.published_at:
         meta["published_at"] = chunk.published_at.isoformat()
@@ -146,7 +151,12 @@ def _chunk_from_row(chunk_id: str, text: str, meta: dict[str, Any]) -> StoredChu
         published_at=_date_or_none(meta.get("published_at")),
         url=meta.get("url"),
     )
-    return StoredChunk(chunk, base64.b64decode(meta["sentence_vectors"]))
+    stored_terms = meta.get("terms") if meta.get("terms_version") == TERMS_VERSION else None
+    return StoredChunk(
+        chunk,
+        base64.b64decode(meta["sentence_vectors"]),
+        None if stored_terms is None else tuple(sys.intern(t) for t in stored_terms.split()),
+    )
 
 
 def _article_metadata(article: Article, chunk_count: int) -> dict[str, Any]:

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import itertools
 
+from rag.lexical import TERMS_VERSION, passage_terms
 from rag.models import Filters
 from rag.pipeline import Pipeline
-from rag.retrieval import HybridRetriever
+from rag.retrieval import HybridRetriever, chunk_terms
+from rag.storage import _chunk_from_row
 from rag.text import terms
 
 
@@ -89,3 +91,24 @@ def test_corpora_over_the_exact_limit_are_searched_through_chroma(pipeline: Pipe
     exact = pipeline.retriever.retrieve(question, top_k=5)
     through_chroma = HybridRetriever(pipeline.store, pipeline.embedder, exact_limit=0).retrieve(question, top_k=5)
     assert [h.chunk.id for h in through_chroma.hits] == [h.chunk.id for h in exact.hits]
+
+
+def test_bm25_terms_are_stored_with_each_chunk_and_read_back(pipeline: Pipeline) -> None:
+    stored = pipeline.store.visible_chunks()
+    assert stored
+    assert all(s.terms == passage_terms(s.chunk.title, s.chunk.text) for s in stored)
+    snapshot = pipeline.retriever.refresh()
+    assert list(snapshot.tokenised) == [chunk_terms(s) for s in snapshot.chunks]
+
+
+def test_chunks_stored_by_another_tokeniser_are_tokenised_afresh(pipeline: Pipeline) -> None:
+    chunk_id = pipeline.store.visible_chunks()[0].chunk.id
+    with pipeline.store._using() as (chunk_col, _, _):
+        got = chunk_col.get(ids=[chunk_id], include=["metadatas", "documents"])
+    meta = {**got["metadatas"][0], "terms_version": TERMS_VERSION - 1, "terms": "stale words"}
+    old = _chunk_from_row(chunk_id, got["documents"][0], meta)
+    assert old.terms is None
+    assert chunk_terms(old) == passage_terms(old.chunk.title, old.chunk.text)
+    assert "stale" not in chunk_terms(old)
+    missing = _chunk_from_row(chunk_id, got["documents"][0], {k: v for k, v in meta.items() if k != "terms_version"})
+    assert missing.terms is None  # stored before terms were kept
