@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 
+from rag.lexical import LexicalIndex, compound_parts
 from rag.models import Filters
 from rag.pipeline import Pipeline
 from rag.retrieval import HybridRetriever
@@ -89,3 +90,22 @@ def test_corpora_over_the_exact_limit_are_searched_through_chroma(pipeline: Pipe
     exact = pipeline.retriever.retrieve(question, top_k=5)
     through_chroma = HybridRetriever(pipeline.store, pipeline.embedder, exact_limit=0).retrieve(question, top_k=5)
     assert [h.chunk.id for h in through_chroma.hits] == [h.chunk.id for h in exact.hits]
+
+
+def test_a_hyphenated_question_word_counts_once() -> None:
+    # "year-end" is indexed whole and by its parts; weighing all three made it half of the question.
+    index = LexicalIndex([["year-end", "year", "end", "sanction"], ["video", "call"], ["year"]])
+    weights, total = index.question_weights("What did Xi tell Putin about sanctions during their year-end video call?")
+    assert "year-end" in weights and "year" not in weights and "end" not in weights
+    assert total == sum(weights.values())
+    # A part the question also uses as a word of its own still counts.
+    assert compound_parts("Russia-China ties: what does Russia want?") == {"china"}
+    assert "russia" in index.question_weights("Russia-China ties: what does Russia want?")[0]
+    assert compound_parts("no compound here") == set()
+
+
+def test_the_topic_of_a_question_with_a_hyphenated_word_is_found(pipeline: Pipeline) -> None:
+    # With "year-end" counted three times, passages about the year-end call outranked Xi's words on sanctions.
+    question = "What did Xi tell Putin about sanctions during their year-end video call?"
+    hits = pipeline.retriever.retrieve(question, top_k=5).hits
+    assert any("doomed to fail" in h.chunk.text for h in hits)
