@@ -9,7 +9,7 @@ from functools import cache
 import bm25s
 import numpy as np
 
-from rag.text import QUESTION_WORDS, stem, terms
+from rag.text import QUESTION_WORDS, stem, terms, words
 
 # Terms are stored with each chunk so that a replica starts without tokenising the corpus again. Bump
 # this whenever `passage_terms` (or `rag.text.terms` beneath it) would tokenise a text differently:
@@ -25,6 +25,17 @@ def passage_terms(title: str, text: str) -> tuple[str, ...]:
 @cache
 def _question_stems() -> frozenset[str]:
     return frozenset(stem(w) for w in QUESTION_WORDS)
+
+
+def compound_parts(text: str) -> set[str]:
+    """The terms of `text` that come only from splitting its hyphenated words ("year-end" -> year, end); a part
+    the text also uses as a word of its own is not one."""
+    found = words(text)
+    compounds = [w for w in found if "-" in w]
+    if not compounds:
+        return set()
+    parts = set(terms(" ".join(p for w in compounds for p in w.split("-"))))
+    return parts - set(terms(" ".join(w for w in found if "-" not in w)))
 
 
 class LexicalIndex:
@@ -53,8 +64,13 @@ class LexicalIndex:
     def question_weights(self, question: str) -> tuple[dict[str, float], float]:
         """The IDF of each distinct informative term of `question` (question words such as "what" left
         out) and their sum (1.0 when there are none): how much of a question a text covers is the
-        weight of the terms it holds over that sum."""
-        informative = [t for t in dict.fromkeys(terms(question)) if t not in _question_stems()]
+        weight of the terms it holds over that sum.
+
+        A hyphenated word counts once, whole: `terms` also indexes its parts (so that BM25 finds "year-end" from
+        "end of the year"), but weighing "year-end", "year" and "end" each would let one word of the question
+        outweigh the rest of it. A part the question also uses on its own still counts."""
+        split = compound_parts(question)
+        informative = [t for t in dict.fromkeys(terms(question)) if t not in _question_stems() and t not in split]
         weights = {t: self.idf(t) for t in informative}
         return weights, sum(weights.values()) or 1.0
 

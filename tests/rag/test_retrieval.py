@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import itertools
 
-from rag.lexical import TERMS_VERSION, passage_terms
+from rag.lexical import TERMS_VERSION, LexicalIndex, compound_parts, passage_terms
 from rag.models import Filters
 from rag.pipeline import Pipeline
 from rag.retrieval import HybridRetriever, chunk_terms
@@ -112,3 +112,22 @@ def test_chunks_stored_by_another_tokeniser_are_tokenised_afresh(pipeline: Pipel
     assert "stale" not in chunk_terms(old)
     missing = _chunk_from_row(chunk_id, got["documents"][0], {k: v for k, v in meta.items() if k != "terms_version"})
     assert missing.terms is None  # stored before terms were kept
+
+
+def test_a_hyphenated_question_word_counts_once() -> None:
+    # "year-end" is indexed whole and by its parts; weighing all three made it half of the question.
+    index = LexicalIndex([["year-end", "year", "end", "sanction"], ["video", "call"], ["year"]])
+    weights, total = index.question_weights("What did Xi tell Putin about sanctions during their year-end video call?")
+    assert "year-end" in weights and "year" not in weights and "end" not in weights
+    assert total == sum(weights.values())
+    # A part the question also uses as a word of its own still counts.
+    assert compound_parts("Russia-China ties: what does Russia want?") == {"china"}
+    assert "russia" in index.question_weights("Russia-China ties: what does Russia want?")[0]
+    assert compound_parts("no compound here") == set()
+
+
+def test_the_topic_of_a_question_with_a_hyphenated_word_is_found(pipeline: Pipeline) -> None:
+    # With "year-end" counted three times, passages about the year-end call outranked Xi's words on sanctions.
+    question = "What did Xi tell Putin about sanctions during their year-end video call?"
+    hits = pipeline.retriever.retrieve(question, top_k=5).hits
+    assert any("doomed to fail" in h.chunk.text for h in hits)
