@@ -172,7 +172,7 @@ class Pipeline:
 def build_pipeline(settings: Settings) -> Pipeline:
     """Construct every component from settings. Opens no connection until first use."""
     embedder = build_embedder(settings)
-    store = ChromaStore(chroma_client_factory(settings), settings.collection, embedder.dim)
+    store = ChromaStore(chroma_client_factory(settings), settings.collection, embedder.dim, embedder.name)
     prefix = make_prefix(settings.embed_prefix)
     chunker = Chunker(
         embedder.count_tokens,

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import DocumentNotFound, RagError, StoreUnavailable
+from rag.errors import ConfigError, DocumentNotFound, RagError, StoreUnavailable
 from rag.lexical import TERMS_VERSION, passage_terms
 from rag.models import Article, ArticleRecord, Chunk, Filters, Span
 
@@ -34,6 +34,7 @@ _WRITE_CHUNKS = 1000  # chunks per upsert: well under Chroma's largest batch
 
 ArticleWrite = tuple["Article", Sequence["Chunk"], np.ndarray, Sequence[np.ndarray]]
 _GENERATION_ID = "generation"
+_MODEL_ID = "model"
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,10 +216,13 @@ class ChromaStore:
     down at start-up or restarted later is picked up without restarting the service.
     """
 
-    def __init__(self, client_factory: Callable[[], Any], name: str, dim: int) -> None:
+    def __init__(self, client_factory: Callable[[], Any], name: str, dim: int, model: str = "") -> None:
+        """`model` names the embedding model the vectors come from: an index built with another one is
+        refused (its vectors mean nothing to this model's questions) instead of silently mixed into."""
         self._factory = client_factory
         self._name = name
         self._dim = dim
+        self._model = model
         self._lock = Lock()
         self._cols: tuple[Any, Any, Any] | None = None
 
@@ -236,6 +240,11 @@ class ChromaStore:
                         )
                         for kind in ("chunks", "articles", "meta")
                     )
+                    try:
+                        self._check_model(*self._cols)  # type: ignore[misc]
+                    except RagError:
+                        self._cols = None
+                        raise
                 cols = self._cols
             assert cols is not None
             yield cols
@@ -245,6 +254,31 @@ class ChromaStore:
             with self._lock:
                 self._cols = None
             raise StoreUnavailable(f"the vector store is unavailable: {type(exc).__name__}: {exc}") from exc
+
+    def _check_model(self, chunk_col: Any, _: Any, meta_col: Any) -> None:
+        """Record which model (and dimension) this index's vectors come from, or refuse another one."""
+        want = {"model": self._model, "dim": self._dim}
+        got = meta_col.get(ids=[_MODEL_ID], include=["metadatas"]).get("metadatas") or []
+        if got:
+            have = {"model": got[0].get("model", ""), "dim": int(got[0].get("dim", 0))}
+            if have != want:
+                raise ConfigError(
+                    f"the index {self._name!r} holds vectors of the embedding model {have['model']!r} "
+                    f"({have['dim']} dimensions), but this service embeds with {self._model!r} "
+                    f"({self._dim} dimensions): use another RAG_COLLECTION or RAG_DATA_DIR for this model "
+                    "(and ingest into it), or go back to the index's model"
+                )
+            return
+        if chunk_col.count():
+            sample = chunk_col.get(limit=1, include=["embeddings"])["embeddings"]
+            if len(sample) and len(sample[0]) != self._dim:
+                raise ConfigError(
+                    f"the index {self._name!r} holds {len(sample[0])}-dimensional vectors, but this service "
+                    f"embeds with {self._model!r} ({self._dim} dimensions): use another RAG_COLLECTION or "
+                    "RAG_DATA_DIR for this model"
+                )
+        # A new index, or one written before models were recorded: it is taken to be this model's.
+        meta_col.upsert(ids=[_MODEL_ID], embeddings=[[1.0]], metadatas=[want])
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""
