@@ -27,15 +27,19 @@ def _question_stems() -> frozenset[str]:
     return frozenset(stem(w) for w in QUESTION_WORDS)
 
 
-def compound_parts(text: str) -> set[str]:
-    """The terms of `text` that come only from splitting its hyphenated words ("year-end" -> year, end); a part
-    the text also uses as a word of its own is not one."""
+def compound_parts(text: str) -> dict[str, set[str]]:
+    """Each hyphenated word of `text` (as its term, "year-end") with the terms that come only from splitting it
+    (year, end); a part the text also uses as a word of its own is not one."""
     found = words(text)
-    compounds = [w for w in found if "-" in w]
-    if not compounds:
-        return set()
-    parts = set(terms(" ".join(p for w in compounds for p in w.split("-"))))
-    return parts - set(terms(" ".join(w for w in found if "-" not in w)))
+    if not any("-" in w for w in found):
+        return {}
+    alone = set(terms(" ".join(w for w in found if "-" not in w)))
+    out: dict[str, set[str]] = {}
+    for word in found:
+        whole = [t for t in terms(word) if "-" in t] if "-" in word else []
+        if whole:
+            out.setdefault(whole[0], set()).update(set(terms(" ".join(word.split("-")))) - alone)
+    return out
 
 
 class LexicalIndex:
@@ -68,8 +72,9 @@ class LexicalIndex:
 
         A hyphenated word counts once, whole: `terms` also indexes its parts (so that BM25 finds "year-end" from
         "end of the year"), but weighing "year-end", "year" and "end" each would let one word of the question
-        outweigh the rest of it. A part the question also uses on its own still counts."""
-        split = compound_parts(question)
+        outweigh the rest of it. A part the question also uses on its own still counts, and so do the parts of
+        a compound the corpus never writes ("Xi-Putin"): they are then all of that word that can match."""
+        split = {part for whole, parts in compound_parts(question).items() if self._df.get(whole) for part in parts}
         informative = [t for t in dict.fromkeys(terms(question)) if t not in _question_stems() and t not in split]
         weights = {t: self.idf(t) for t in informative}
         return weights, sum(weights.values()) or 1.0

@@ -121,9 +121,17 @@ def test_a_hyphenated_question_word_counts_once() -> None:
     assert "year-end" in weights and "year" not in weights and "end" not in weights
     assert total == sum(weights.values())
     # A part the question also uses as a word of its own still counts.
-    assert compound_parts("Russia-China ties: what does Russia want?") == {"china"}
+    assert compound_parts("Russia-China ties: what does Russia want?") == {"russia-china": {"china"}}
     assert "russia" in index.question_weights("Russia-China ties: what does Russia want?")[0]
-    assert compound_parts("no compound here") == set()
+    assert compound_parts("no compound here") == {}
+
+
+def test_the_parts_of_a_hyphenated_word_the_corpus_never_writes_still_count() -> None:
+    # No document says "xi-putin": its parts are all of that word that can match anything.
+    index = LexicalIndex([["xi", "putin", "statement"], ["video", "call"], ["year-end", "year", "end"]])
+    weights, _ = index.question_weights("In how many fields did the Xi-Putin statement agree?")
+    assert "xi" in weights and "putin" in weights
+    assert index.document_frequency("xi-putin") == 0
 
 
 def test_the_topic_of_a_question_with_a_hyphenated_word_is_found(pipeline: Pipeline) -> None:
