@@ -1,7 +1,8 @@
 """How fast the embedding model itself can go on this machine: `python -m bench.model_variants`.
 
-Runs the shipped int8 MiniLM graph as the service does (one thread per run, batches side by side)
-and as it did before (all cores inside one run), and a variant that computes in int8: each MatMul
+Runs the shipped int8 MiniLM graph the way the service does (one thread per run, batches side by
+side; here fixed batches of 4 passages rather than the service's 1,024-token budget) and as it did
+before (all cores inside one run), and a variant that computes in int8: each MatMul
 over the shipped int8 weights becomes `DynamicQuantizeLinear` + `MatMulInteger` (activations
 quantised per run), which changes the vectors slightly. Prints passage tokens/s (news-quiz articles,
 batches of 4, length-sorted, longest-padded), one question's latency, and the cosine of each

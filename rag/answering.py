@@ -446,21 +446,12 @@ class ExtractiveAnswerer:
 
     def __init__(self, policy: AnswerPolicy | None = None) -> None:
         self.policy = policy or AnswerPolicy()
-        # Sentence facts of the chunks read so far, for one snapshot (by its token) at a time.
-        self._facts: tuple[str, dict[int, list[SentenceFacts]]] = ("", {})
 
-    def facts(self, snapshot: Snapshot, index: int) -> list[SentenceFacts]:
-        """The facts of each sentence of chunk `index`, read once per snapshot; at most 4,096 chunks kept."""
-        token, cache = self._facts
-        if token != snapshot.token:
-            cache = {}
-            self._facts = (snapshot.token, cache)
-        found = cache.get(index)
-        if found is None:
-            if len(cache) >= 4096:
-                cache.clear()
-            found = cache[index] = SentenceFacts.of_chunk(snapshot.chunks[index].chunk)
-        return found
+    @staticmethod
+    def facts(snapshot: Snapshot, index: int) -> list[SentenceFacts]:
+        """The facts of each sentence of chunk `index`, kept with the snapshot for up to 1,024 chunks (each
+        sentence's facts take up to ~4 KB once all are read)."""
+        return snapshot.memoised("sentence_facts", index, lambda stored: SentenceFacts.of_chunk(stored.chunk), 1024)
 
     def answer(self, question: str, question_vector: np.ndarray, hits: list[ScoredChunk], snapshot: Snapshot) -> Answer:
         candidates = self.candidates(question, question_vector, hits, snapshot)

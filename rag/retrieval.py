@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -36,6 +38,8 @@ def chunk_terms(stored: StoredChunk) -> tuple[str, ...]:
 
 
 _CACHED_CHUNKS = 4096  # chunks whose decoded vectors / sentence terms a snapshot keeps at most
+_CACHED_ARTICLES = 512  # articles whose term sets a snapshot keeps (a question reads about 8)
+T = TypeVar("T")
 
 
 class ChunkTerms:
@@ -76,7 +80,7 @@ class ArticleTerms:
         if rows is None:
             return default
         found = frozenset(term for row in rows for term in self._tokenised[row])
-        if len(self._cache) >= _CACHED_CHUNKS:
+        if len(self._cache) >= _CACHED_ARTICLES:
             self._cache.clear()
         self._cache[article_id] = found
         return found
@@ -86,6 +90,17 @@ class ArticleTerms:
 
     def __len__(self) -> int:
         return len(self._rows)
+
+
+def _read_only_sentence_vectors(stored: StoredChunk) -> np.ndarray:
+    vectors = stored.sentence_vectors
+    vectors.setflags(write=False)  # shared by concurrent requests
+    return vectors
+
+
+def _sentence_terms(stored: StoredChunk) -> list[frozenset[str]]:
+    chunk = stored.chunk
+    return [frozenset(terms(chunk.text[span.start - chunk.start : span.end - chunk.start])) for span in chunk.sentences]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,35 +118,29 @@ class Snapshot:
     sources: np.ndarray
     article_ids: np.ndarray
     days: np.ndarray
-    sentence_cache: dict[int, list[frozenset[str]]]
-    vector_cache: dict[int, np.ndarray]
+    memo: dict[str, dict[int, Any]]  # per-chunk values derived from this snapshot, by kind (see `memoised`)
+
+    def memoised(self, kind: str, index: int, make: Callable[[StoredChunk], T], cap: int = _CACHED_CHUNKS) -> T:
+        """`make(chunks[index])`, made once per snapshot and kept for up to `cap` chunks of that kind (then
+        the kind's cache starts over). For what is derived from a chunk on every question that reads it;
+        only retrieved chunks are ever asked about, so the cache holds the corpus's popular few."""
+        cache = self.memo.setdefault(kind, {})
+        found = cache.get(index)
+        if found is None:
+            if len(cache) >= cap:
+                cache.clear()
+            found = cache[index] = make(self.chunks[index])
+        return found  # type: ignore[no-any-return]
 
     def sentence_vectors(self, index: int) -> np.ndarray:
         """Chunk `index`'s sentence vectors, decoded once per snapshot (decoding on every use took a
-        fifth of a query's time); at most 4,096 chunks are kept decoded."""
-        found = self.vector_cache.get(index)
-        if found is None:
-            if len(self.vector_cache) >= _CACHED_CHUNKS:
-                self.vector_cache.clear()
-            found = self.chunks[index].sentence_vectors
-            found.setflags(write=False)  # shared by concurrent requests
-            self.vector_cache[index] = found
-        return found
+        fifth of a query's time)."""
+        return self.memoised("sentence_vectors", index, _read_only_sentence_vectors)
 
     def sentence_terms(self, index: int) -> list[frozenset[str]]:
         """The terms of each sentence of chunk `index`, tokenised once per snapshot (tokenising is most
-        of what ranking a passage's sentences costs; only retrieved chunks are ever asked about)."""
-        found = self.sentence_cache.get(index)
-        if found is None:
-            if len(self.sentence_cache) >= _CACHED_CHUNKS:
-                self.sentence_cache.clear()
-            chunk = self.chunks[index].chunk
-            found = [
-                frozenset(terms(chunk.text[span.start - chunk.start : span.end - chunk.start]))
-                for span in chunk.sentences
-            ]
-            self.sentence_cache[index] = found
-        return found
+        of what ranking a passage's sentences costs)."""
+        return self.memoised("sentence_terms", index, _sentence_terms)
 
     @classmethod
     def build(
@@ -163,8 +172,7 @@ class Snapshot:
             sources=np.asarray([s.chunk.source for s in chunks], dtype=object),
             article_ids=np.asarray([s.chunk.article_id for s in chunks], dtype=object),
             days=np.asarray([day_number(s.chunk.published_at) if s.chunk.published_at else 0 for s in chunks]),
-            sentence_cache={},
-            vector_cache={},
+            memo={},
         )
 
     @classmethod

@@ -33,7 +33,10 @@ class Settings(BaseSettings):
         1024, ge=64, le=65536, description="MiniLM: most tokens (rows x width) in one model call."
     )
     embed_threads: int = Field(
-        0, ge=0, description="cores the embedding model uses (passage batches run this many at once); 0 = all."
+        0,
+        ge=0,
+        description="passage batches embedded at once, one core each; 0 = the cores this process may use, at "
+        "most 4 (each question's embedding runs on one core of its own request thread)",
     )
     embed_pool_sentences: bool = Field(
         True,

@@ -153,6 +153,8 @@ def _chunk_from_row(chunk_id: str, text: str, meta: dict[str, Any]) -> StoredChu
         url=meta.get("url"),
     )
     stored_terms = meta.get("terms") if meta.get("terms_version") == TERMS_VERSION else None
+    if not isinstance(stored_terms, str):
+        stored_terms = None
     return StoredChunk(
         chunk,
         base64.b64decode(meta["sentence_vectors"]),

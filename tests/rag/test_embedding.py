@@ -65,3 +65,16 @@ def test_pooled_sentence_vectors_stay_closest_to_their_own_sentence(embedder: Mi
     assert similarity[0, 0] > similarity[0, 1] and similarity[1, 1] > similarity[1, 0]
     # the passage vector is the same whether sentences are pooled or embedded again
     assert np.allclose(pv.passage, embedder.embed_queries([text])[0], atol=2e-3)
+
+
+def test_batches_run_side_by_side_give_the_vectors_one_at_a_time_does() -> None:
+    texts = [
+        f"Article {i}: Putin and Xi discussed gas deliveries and the {i}-point plan in Moscow." * (1 + i % 4)
+        for i in range(24)
+    ]
+    spans = [[(0, len(t) // 2), (len(t) // 2 + 1, len(t))] for t in texts]
+    serial = MiniLMEmbedder(batch_tokens=256, threads=1).embed_passages(texts, spans)
+    parallel = MiniLMEmbedder(batch_tokens=256, threads=3).embed_passages(texts, spans)
+    for a, b in zip(serial, parallel, strict=True):
+        assert np.array_equal(a.passage, b.passage)
+        assert np.array_equal(a.sentences, b.sentences)

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
+import pytest
+
 from rag.lexical import TERMS_VERSION, LexicalIndex, compound_parts, passage_terms
 from rag.models import Filters
 from rag.pipeline import Pipeline
@@ -86,11 +89,29 @@ def test_unfiltered_dense_search_in_memory_matches_chromas(pipeline: Pipeline) -
     assert len(ours) == 10
 
 
-def test_corpora_over_the_exact_limit_are_searched_through_chroma(pipeline: Pipeline) -> None:
+def test_corpora_over_the_exact_limit_are_searched_through_chroma(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    query = pipeline.store.query
+    monkeypatch.setattr(pipeline.store, "query", lambda *a, **k: calls.append(1) or query(*a, **k))
     question = "How much gas does Russia send to China?"
     exact = pipeline.retriever.retrieve(question, top_k=5)
+    assert calls == []  # 51 chunks: an exact scan of the snapshot
     through_chroma = HybridRetriever(pipeline.store, pipeline.embedder, exact_limit=0).retrieve(question, top_k=5)
+    assert calls == [1]
     assert [h.chunk.id for h in through_chroma.hits] == [h.chunk.id for h in exact.hits]
+
+
+def test_exact_search_edges(pipeline: Pipeline) -> None:
+    snapshot = pipeline.retriever.refresh()
+    vector = pipeline.embedder.embed_queries(["gas"])[0]
+    assert snapshot.search(vector, 5, np.zeros(len(snapshot.chunks), dtype=bool)) == []
+    everything = snapshot.search(vector, 10_000)
+    assert sorted(everything) == list(range(len(snapshot.chunks)))  # k past the rows: every row, once
+    one = np.zeros(len(snapshot.chunks), dtype=bool)
+    one[7] = True
+    assert snapshot.search(vector, 3, one) == [7]
 
 
 def test_bm25_terms_are_stored_with_each_chunk_and_read_back(pipeline: Pipeline) -> None:
@@ -98,7 +119,17 @@ def test_bm25_terms_are_stored_with_each_chunk_and_read_back(pipeline: Pipeline)
     assert stored
     assert all(s.terms == passage_terms(s.chunk.title, s.chunk.text) for s in stored)
     snapshot = pipeline.retriever.refresh()
-    assert list(snapshot.tokenised) == [chunk_terms(s) for s in snapshot.chunks]
+    assert all(t is s.terms for t, s in zip(snapshot.tokenised, snapshot.chunks, strict=True))  # not made again
+
+
+def test_the_terms_version_changes_with_the_tokeniser() -> None:
+    # Stored terms are trusted while TERMS_VERSION matches: a change to how text is tokenised must bump it.
+    # If this fails, bump rag.lexical.TERMS_VERSION and update the expected terms and version here.
+    text = "Xi Jinping’s year-end talks with Putin: U.S. sanctions, China's 12-point plan and 98 billion cu. meters."
+    expected = (
+        "gas deal xi jinp year-end year end talk putin us sanction china 12-point 12 point plan 98 billion cu meter"
+    )
+    assert (TERMS_VERSION, passage_terms("Gas deals", text)) == (1, tuple(expected.split()))
 
 
 def test_chunks_stored_by_another_tokeniser_are_tokenised_afresh(pipeline: Pipeline) -> None:
