@@ -115,10 +115,10 @@ class MiniLMEmbedder:
         self._counter.no_padding()
         self._counter.no_truncation()
         options = ort.SessionOptions()
-        # One thread per run, and as many runs at once as there are cores: passage batches run side by
-        # side (as fast as one batch on all cores: 4.9k vs 4.8k tokens/s on 2 cores), and concurrent
-        # questions each take a core instead of contending for the same two (152 vs 124 QPS at 8
-        # clients; one question alone takes ~2 ms longer).
+        # One thread per run, and several runs at once: passage batches run side by side (as fast as one
+        # batch on all cores: 4.9k vs 4.8k tokens/s on 2 cores), and concurrent questions each take a
+        # core instead of contending for the same two (152 vs 124 QPS at 8 clients; one question alone
+        # takes ~2 ms longer).
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -196,7 +196,7 @@ class MiniLMEmbedder:
         """Yields (indices, last_hidden_state, attention_mask) per length-sorted, longest-padded batch.
 
         A batch holds at most `batch_tokens` (rows x width): many short questions, or a few passages.
-        Up to one batch per core runs at once (yielded in order); with `shrink` the arena is shrunk after.
+        Several batches run at once (`threads`, yielded in order); with `shrink` the arena is shrunk after.
         """
         batches = list(self._batches(encodings))
         if len(batches) < 2 or self._parallel < 2:
