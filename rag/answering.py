@@ -402,12 +402,8 @@ class SentenceFacts:
         texts = [quote_text(chunk, span) for span in spans]
         out = []
         for i, (span, text) in enumerate(zip(spans, texts, strict=True)):
-            said = text
-            if i + 1 < len(spans):
-                between = chunk.text[span.end - chunk.start : spans[i + 1].start - chunk.start]
-                if "\n" not in between and _CONTINUATION.match(texts[i + 1]):
-                    said = f"{text} {texts[i + 1]}"
-            out.append(cls(text, said))
+            leaning = i + 1 < len(spans) and _leans_on(chunk, span, spans[i + 1], texts[i + 1])
+            out.append(cls(text, f"{text} {texts[i + 1]}" if leaning else text))
         return out
 
 
@@ -416,16 +412,20 @@ def refusal(question: str, hits: list[ScoredChunk]) -> Answer:
     return Answer(question=question, text=NO_ANSWER, answerable=False, citations=[], retrieved=hits)
 
 
+def _leans_on(chunk: Chunk, span: Span, nxt: Span, nxt_text: str) -> bool:
+    """Whether the next sentence `nxt` (its text `nxt_text`) only makes sense after `span`: in the same
+    paragraph, and opening like "But he added that ..."."""
+    between = chunk.text[span.end - chunk.start : nxt.start - chunk.start]
+    return "\n" not in between and bool(_CONTINUATION.match(nxt_text))
+
+
 def _continuation(chunk: Chunk, sentence: Span) -> Span | None:
     """The next sentence of the same paragraph when it only makes sense after this one."""
     spans = chunk.sentences
     for i, span in enumerate(spans[:-1]):
         if span == sentence:
             nxt = spans[i + 1]
-            between = chunk.text[span.end - chunk.start : nxt.start - chunk.start]
-            text = quote_text(chunk, nxt)
-            if "\n" not in between and _CONTINUATION.match(text):
-                return nxt
+            return nxt if _leans_on(chunk, span, nxt, quote_text(chunk, nxt)) else None
     return None
 
 
