@@ -100,6 +100,16 @@ _PLACE = re.compile(
     r"(?:the\s+)?((?:[A-Z][\w’'.-]*(?:\s+(?:of\s+the\s+|of\s+|de\s+)?|[’']s\s+)?){1,6})"
 )
 _NOT_PLACES = frozenset(m.lower() for m in f"{_MONTHS}|{_WEEKDAYS}".split("|"))
+# "In which building / hall / venue" asks for a building, not a city: a place name with a word that names one
+# ("Great Hall of the People", "the Kremlin", "Palais des Nations").
+_BUILDING_QUESTION = re.compile(
+    r"\b(?:which|what) (?:\w+ )?(?:building|venue|hall|palace|hotel|residence|compound)\b", re.IGNORECASE
+)
+_BUILDING_WORDS = (
+    "hall building house palace palais kremlin tower centre center hotel residence embassy parliament capitol "
+    "chancellery stadium arena museum theatre theater cathedral church mosque temple castle villa pavilion "
+    "square forum mansion dacha compound"
+)
 # Questions about what someone said or how they reacted, and the words that report speech in a sentence.
 _SPEECH_QUESTION = re.compile(
     r"\b(?:did|does|do|has|have|had)\s+((?:[\w’'.-]+\s+){1,6}?)(?:say|said|tell|told|describe|characteri[sz]e|"
@@ -129,6 +139,7 @@ _COMPARISON = re.compile(
     r"\bbetween\b.+\band\b|\b(?:chang(?:e|ed|ing)|differ(?:ed|ent|ence)?|compared?|shift(?:ed)?)\b", re.IGNORECASE
 )
 _NOT_SPEAKERS = frozenset(stem(w) for w in STOPWORDS | _NOT_PLACES)
+BUILDING_STEMS = frozenset(stem(w) for w in _BUILDING_WORDS.split())
 _ASKING = frozenset(
     [
         "what",
@@ -296,6 +307,7 @@ class QuestionKind:
     duration: bool
     when: bool
     place: bool
+    building: bool
     named: frozenset[str]  # stems of the question's words: a place it names is not an answer to "where"
     subject: frozenset[str]  # whose speech a "what did X say" question asks about
 
@@ -309,6 +321,7 @@ class QuestionKind:
             duration=bool(_DURATION_QUESTION.search(question)),
             when=bool(_WHEN_QUESTION.search(question)),
             place=bool(_PLACE_QUESTION.search(question)),
+            building=bool(_BUILDING_QUESTION.search(question)),
             named=frozenset(_stems(question)),
             subject=frozenset(speech_subject(question)),
         )
@@ -317,7 +330,8 @@ class QuestionKind:
         """Whether a sentence can answer the kind of question asked.
 
         A quantity or an amount of money (and for "how many X" a count of X), a duration for "how long",
-        a time for "when", a place the question does not name for "where / which city".
+        a time for "when", a place the question does not name for "where / which city", and for "which
+        building" a place whose name says it is one.
         """
         if self.money and not sentence.money:
             return False
@@ -328,6 +342,8 @@ class QuestionKind:
         if self.duration and not sentence.duration:
             return False
         if self.when and not sentence.time:
+            return False
+        if self.building and not (sentence.places - self.named) & BUILDING_STEMS:
             return False
         return not (self.place and not sentence.places - self.named)
 

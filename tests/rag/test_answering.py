@@ -144,6 +144,12 @@ def test_how_long_when_and_where_questions_need_a_duration_a_time_and_a_place() 
     assert not fits_answer_type("In which city is the summit?", "Russia hosts the summit in October.")
     assert not fits_answer_type("Which city?", "Putin spoke, according to the Kremlin statement.")
     assert places("They met in Beijing’s Great Hall of the People on Thursday.") >= {"beij", "great", "hall", "peopl"}
+    # "which building" wants a building's name, not the city it stands in
+    building = "In which building in Beijing did they meet?"
+    assert fits_answer_type(building, "They met in Beijing’s Great Hall of the People on Thursday.")
+    assert not fits_answer_type(building, "Putin expected Xi to make a state visit to Moscow in 2023.")
+    assert not fits_answer_type(building, "They met in Beijing.")
+    assert fits_answer_type("Which venue hosted the talks?", "The talks were held at the Kremlin.")
 
 
 def test_slot_questions_need_their_names_but_not_their_dates() -> None:
