@@ -116,8 +116,9 @@ _SPEECH_QUESTION = re.compile(
     r"respond|react|rate|reply|replied|comment|warn|call|thank|credit|accuse|praise|critici[sz]e)(?:d|ed)?\b",
     re.IGNORECASE,
 )
+_QUOTE_MARKS = re.compile(r"[\"“”«»]")
 _REPORTING = re.compile(
-    r"[\"“”«»]|\b(?:said|says|say|told|tells|added|noted|stressed|warned|stated|insisted|argued|explained|"
+    r"\b(?:said|says|say|told|tells|added|noted|stressed|warned|stated|insisted|argued|explained|"
     r"described|called|urged|accused|thanked|praised|critici[sz]ed|welcomed|expressed|responded|replied|"
     r"reacted|commented|announced|declared|emphasi[sz]ed|reiterated|vowed|pledged|claimed|credited|hailed|"
     r"condemned|rejected|dismissed|denied|acknowledged|admitted|spoke|remarks?|statement)\b",
@@ -368,9 +369,11 @@ class SentenceFacts:
     was most of the answerer's time; reading all of them up front, for facts few questions need, cost
     more than that on a cold cache)."""
 
-    def __init__(self, text: str, said: str | None = None) -> None:
+    def __init__(self, text: str, said: str | None = None, quoted: bool | None = None) -> None:
         self.text = text
         self.said = text if said is None else said  # with the sentence that leans on it, if any
+        # whether it quotes someone: read from its paragraph by `of_chunk`, else any quotation mark
+        self.quoted = bool(_QUOTE_MARKS.search(self.said)) if quoted is None else quoted
 
     @cached_property
     def heading(self) -> bool:
@@ -402,7 +405,7 @@ class SentenceFacts:
 
     @cached_property
     def reports(self) -> bool:
-        return bool(_REPORTING.search(self.said))
+        return self.quoted or bool(_REPORTING.search(self.said))
 
     @cached_property
     def speakers(self) -> frozenset[str]:
@@ -419,7 +422,8 @@ class SentenceFacts:
         out = []
         for i, (span, text) in enumerate(zip(spans, texts, strict=True)):
             leaning = i + 1 < len(spans) and _leans_on(chunk, span, spans[i + 1], texts[i + 1])
-            out.append(cls(text, f"{text} {texts[i + 1]}" if leaning else text))
+            quoted = _quotes(chunk, span) or (leaning and _quotes(chunk, spans[i + 1]))
+            out.append(cls(text, f"{text} {texts[i + 1]}" if leaning else text, quoted))
         return out
 
 
@@ -433,6 +437,20 @@ def _leans_on(chunk: Chunk, span: Span, nxt: Span, nxt_text: str) -> bool:
     paragraph, and opening like "But he added that ..."."""
     between = chunk.text[span.end - chunk.start : nxt.start - chunk.start]
     return "\n" not in between and bool(_CONTINUATION.match(nxt_text))
+
+
+def _quotes(chunk: Chunk, span: Span) -> bool:
+    """Whether a sentence's quotation marks quote someone. A closing mark at its end quotes only when an
+    earlier sentence of the paragraph opened a quotation; scraped articles carry stray ones ("... in
+    Samarkand, Uzbekistan.\"" after plain prose)."""
+    text = quote_text(chunk, span)
+    if _QUOTE_MARKS.search(text.rstrip(".!?…)]’'\"”» ")):
+        return True
+    if not _QUOTE_MARKS.search(text):
+        return False
+    start = span.start - chunk.start
+    before = chunk.text[chunk.text.rfind("\n", 0, start) + 1 : start]
+    return before.count("“") + before.count("«") > before.count("”") + before.count("»") or before.count('"') % 2 == 1
 
 
 def _continuation(chunk: Chunk, sentence: Span) -> Span | None:

@@ -18,7 +18,8 @@ from rag.answering import (
     speech_topic,
     undated,
 )
-from rag.models import Filters
+from rag.chunking import split_sentences
+from rag.models import Chunk, Filters
 from rag.pipeline import Pipeline
 
 # Questions from eval/questions/seeds.jsonl (written by hand from the seed text) that the default
@@ -232,3 +233,16 @@ def test_sentence_facts_read_each_sentence_with_the_one_leaning_on_it(pipeline: 
         assert [f.said for f in facts] == [context(chunk, span) for span in chunk.sentences]
         leaning += sum(f.said != f.text for f in facts)
     assert leaning > 0  # "But he added that ..." after the Putin quote, at least
+
+
+def _chunk(text: str) -> Chunk:
+    return Chunk("c", "a", "h", 0, text, 0, len(text), tuple(split_sentences(text)), "t", "s")
+
+
+def test_a_closing_mark_nothing_opened_is_not_a_quotation() -> None:
+    stray = _chunk('Putin and Xi met twice in 2022.\nIn September, they met in Samarkand, Uzbekistan."')
+    assert [f.reports for f in SentenceFacts.of_chunk(stray)] == [False, False]
+    closing = _chunk('“We will meet in the spring. We expect you in Moscow." Both leaders met in person.')
+    assert [f.reports for f in SentenceFacts.of_chunk(closing)] == [True, True, False]
+    assert SentenceFacts.of_chunk(_chunk("Ties entered a “new era” of trust."))[0].reports
+
