@@ -245,4 +245,3 @@ def test_a_closing_mark_nothing_opened_is_not_a_quotation() -> None:
     closing = _chunk('“We will meet in the spring. We expect you in Moscow." Both leaders met in person.')
     assert [f.reports for f in SentenceFacts.of_chunk(closing)] == [True, True, False]
     assert SentenceFacts.of_chunk(_chunk("Ties entered a “new era” of trust."))[0].reports
-
