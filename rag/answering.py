@@ -46,7 +46,8 @@ _CONTINUATION = re.compile(
 # about money by a sentence that names an amount of it: "how many ships" is not answered by a
 # sentence about the drills that gives no number.
 _QUANTITY_QUESTION = re.compile(
-    r"\b(?:how (?:many|much|long|often)|what (?:volume|number|amount|percentage|share|price|value)|dollar value|"
+    r"\b(?:how (?:many|much|long|often)|what (?:volume|number|amount|percentage|share|price|value|figures?|numbers|"
+    r"statistics)|dollar value|"
     r"price per)\b",
     re.IGNORECASE,
 )
@@ -65,6 +66,18 @@ _HOW_MANY = re.compile(
     re.IGNORECASE,
 )
 _OCCASIONS = frozenset(["time", "occas", "visit", "meet"])
+# A question asking for what is planned or to come ("what figures for future gas deliveries", "which upcoming
+# summit") is not answered by a sentence about what already happened: the sentence must look ahead. Only the
+# words right after the question word count: "which country banned tobacco for future generations" asks
+# about the past.
+_FUTURE_QUESTION = re.compile(
+    r"^(?:what|which|how)\s+(?:[\w’'-]+\s+){0,3}?(?:future|upcoming|forthcoming|planned|projected)\b", re.IGNORECASE
+)
+_FUTURE = re.compile(
+    r"\b(?:will|would|shall|plan(?:s|ned)?|goals?|targets?|aim(?:s|ed)?|expect(?:s|ed)?|intend(?:s|ed)?|"
+    r"project(?:s|ed)?|forecast|future|upcoming|next|by (?:19|20)\d\d|to come|set to|due to|going to)\b",
+    re.IGNORECASE,
+)
 _DURATION_QUESTION = re.compile(r"\bhow long\b|\bfor how (?:many|much)\b", re.IGNORECASE)
 _DURATION = re.compile(
     r"\b(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centur(?:y|ies)|as long|longer|shorter)\b",
@@ -306,6 +319,7 @@ class QuestionKind:
     quantity: bool
     counted: frozenset[str]
     duration: bool
+    future: bool
     when: bool
     place: bool
     building: bool
@@ -320,6 +334,7 @@ class QuestionKind:
             quantity=quantity,
             counted=frozenset(counted_nouns(question)),
             duration=bool(_DURATION_QUESTION.search(question)),
+            future=bool(_FUTURE_QUESTION.search(question)),
             when=bool(_WHEN_QUESTION.search(question)),
             place=bool(_PLACE_QUESTION.search(question)),
             building=bool(_BUILDING_QUESTION.search(question)),
@@ -331,8 +346,9 @@ class QuestionKind:
         """Whether a sentence can answer the kind of question asked.
 
         A quantity or an amount of money (and for "how many X" a count of X), a duration for "how long",
-        a time for "when", a place the question does not name for "where / which city", and for "which
-        building" a place whose name says it is one.
+        a time for "when", a sentence looking ahead for a question about what is to come, a place the
+        question does not name for "where / which city", and for "which building" a place whose name says
+        it is one.
         """
         if self.money and not sentence.money:
             return False
@@ -343,6 +359,8 @@ class QuestionKind:
         if self.duration and not sentence.duration:
             return False
         if self.when and not sentence.time:
+            return False
+        if self.future and not sentence.future:
             return False
         if self.building and not (sentence.places - self.named) & BUILDING_STEMS:
             return False
@@ -394,6 +412,10 @@ class SentenceFacts:
     @cached_property
     def duration(self) -> bool:
         return bool(_DURATION.search(self.text))
+
+    @cached_property
+    def future(self) -> bool:
+        return bool(_FUTURE.search(self.text))
 
     @cached_property
     def time(self) -> bool:

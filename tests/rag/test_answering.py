@@ -4,6 +4,7 @@ import pytest
 
 from rag.answering import (
     NO_ANSWER,
+    QuestionKind,
     SentenceFacts,
     asks_for_slot,
     compares_events,
@@ -145,6 +146,14 @@ def test_how_long_when_and_where_questions_need_a_duration_a_time_and_a_place() 
     assert not fits_answer_type("In which city is the summit?", "Russia hosts the summit in October.")
     assert not fits_answer_type("Which city?", "Putin spoke, according to the Kremlin statement.")
     assert places("They met in Beijing’s Great Hall of the People on Thursday.") >= {"beij", "great", "hall", "peopl"}
+    # a question about what is to come is not answered by what already happened
+    future = "What figures for future Russian gas deliveries came out of the visit?"
+    assert not fits_answer_type(future, "13.8 billion cubic metres of gas were shipped in 2022.")
+    assert not fits_answer_type(
+        future, "Putin said Russia had completed agreements on a planned pipeline."
+    )  # no figure
+    assert fits_answer_type(future, "The pipeline would deliver 50 billion cubic metres of gas a year.")
+    assert not QuestionKind.of("Which country banned tobacco sales for future generations?").future
     # "which building" wants a building's name, not the city it stands in
     building = "In which building in Beijing did they meet?"
     assert fits_answer_type(building, "They met in Beijing’s Great Hall of the People on Thursday.")
