@@ -112,6 +112,19 @@ _PLACE = re.compile(
     r"visited|visit|visiting)\s+"
     r"(?:the\s+)?((?:[A-Z][\w’'.-]*(?:\s+(?:of\s+the\s+|of\s+|de\s+)?|[’']s\s+)?){1,6})"
 )
+# "Which prime minister / which Asian head of government" asks for a person: a sentence saying "the Japanese
+# prime minister" names the role, not the person. A person's name reads as two or more capitalised words
+# ("Fumio Kishida") or a title and a name ("Mr. Xi", "President Putin").
+_PERSON_QUESTION = re.compile(
+    r"\b(?:which|what)\s+(?:[\w-]+\s+){0,2}?(?:leader|minister|president|premier|head of (?:state|government)|"
+    r"official|spokes(?:man|woman|person)|politician|diplomat|senator|governor|chancellor|king|queen|ceo|envoy|"
+    r"ambassador|commander|candidate|lawmaker)\b",
+    re.IGNORECASE,
+)
+_NAME = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Dr|President|Premier|Minister|Chancellor|King|Queen|Senator|Sen|Gov|Governor|General|Gen)\.?"
+    r"\s+([A-Z][\w’'-]+)|\b([A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)+)"
+)
 _NOT_PLACES = frozenset(m.lower() for m in f"{_MONTHS}|{_WEEKDAYS}".split("|"))
 # "In which building / hall / venue" asks for a building, not a city: a place name with a word that names one
 # ("Great Hall of the People", "the Kremlin", "Palais des Nations").
@@ -254,6 +267,20 @@ def places(sentence: str) -> set[str]:
     return out
 
 
+def names(sentence: str) -> set[frozenset[str]]:
+    """People's names in a sentence, each as the stems of its words: a title and a name, or two or more
+    capitalised words ("Fumio Kishida"; "The Japanese" is not a name, "The" being a stopword)."""
+    out: set[frozenset[str]] = set()
+    for match in _NAME.finditer(sentence):
+        if match.group(1):
+            out.add(frozenset([stem(match.group(1).lower())]))
+            continue
+        name = [w for w in words(match.group(2)) if w not in STOPWORDS and w not in _NOT_PLACES]
+        if len(name) >= 2:
+            out.add(frozenset(stem(w) for w in name))
+    return out
+
+
 def fits_answer_type(question: str, sentence: str) -> bool:
     """Whether a sentence can answer the kind of question asked (see `QuestionKind.fits`)."""
     return QuestionKind.of(question).fits(SentenceFacts(sentence))
@@ -323,6 +350,7 @@ class QuestionKind:
     when: bool
     place: bool
     building: bool
+    person: bool
     named: frozenset[str]  # stems of the question's words: a place it names is not an answer to "where"
     subject: frozenset[str]  # whose speech a "what did X say" question asks about
 
@@ -338,6 +366,7 @@ class QuestionKind:
             when=bool(_WHEN_QUESTION.search(question)),
             place=bool(_PLACE_QUESTION.search(question)),
             building=bool(_BUILDING_QUESTION.search(question)),
+            person=bool(_PERSON_QUESTION.search(question)),
             named=frozenset(_stems(question)),
             subject=frozenset(speech_subject(question)),
         )
@@ -347,8 +376,8 @@ class QuestionKind:
 
         A quantity or an amount of money (and for "how many X" a count of X), a duration for "how long",
         a time for "when", a sentence looking ahead for a question about what is to come, a place the
-        question does not name for "where / which city", and for "which building" a place whose name says
-        it is one.
+        question does not name for "where / which city", for "which building" a place whose name says it is
+        one, and for "which minister / leader" a person's name the question does not give.
         """
         if self.money and not sentence.money:
             return False
@@ -364,6 +393,8 @@ class QuestionKind:
             return False
         if self.building and not (sentence.places - self.named) & BUILDING_STEMS:
             return False
+        if self.person and all(name & self.named for name in sentence.names):
+            return False  # names no one, or only people the question names
         return not (self.place and not sentence.places - self.named)
 
     def fits_speaker(self, sentence: SentenceFacts) -> bool:
@@ -424,6 +455,10 @@ class SentenceFacts:
     @cached_property
     def places(self) -> frozenset[str]:
         return frozenset(places(self.text))
+
+    @cached_property
+    def names(self) -> frozenset[frozenset[str]]:
+        return frozenset(names(self.text))
 
     @cached_property
     def reports(self) -> bool:

@@ -146,6 +146,13 @@ def test_how_long_when_and_where_questions_need_a_duration_a_time_and_a_place() 
     assert not fits_answer_type("In which city is the summit?", "Russia hosts the summit in October.")
     assert not fits_answer_type("Which city?", "Putin spoke, according to the Kremlin statement.")
     assert places("They met in Beijing’s Great Hall of the People on Thursday.") >= {"beij", "great", "hall", "peopl"}
+    # "which head of government" asks for a person's name, not the role or the people the question names
+    person = "Which Asian head of government visited Kyiv while Xi was with Putin?"
+    assert not fits_answer_type(person, "The visit to Kyiv by the Japanese prime minister surprised Xi.")
+    assert not fits_answer_type(person, "Chinese President Xi Jinping met Russian President Vladimir Putin.")
+    assert fits_answer_type(person, "Zelenskyy greeted Japan’s Fumio Kishida in Kyiv.")
+    assert fits_answer_type(person, "He was greeted by Prime Minister Kishida.")
+    assert not QuestionKind.of("Which state’s governor commuted the sentences?").person  # asks for a state
     # a question about what is to come is not answered by what already happened
     future = "What figures for future Russian gas deliveries came out of the visit?"
     assert not fits_answer_type(future, "13.8 billion cubic metres of gas were shipped in 2022.")
