@@ -26,7 +26,7 @@ from rag.errors import IndexNotReady
 from rag.lexical import LexicalIndex, passage_terms
 from rag.models import Filters, ScoredChunk
 from rag.storage import ChromaStore, StoredChunk, day_number
-from rag.text import terms
+from rag.text import setting_terms, terms
 
 
 def chunk_terms(stored: StoredChunk) -> tuple[str, ...]:
@@ -254,6 +254,7 @@ class HybridRetriever:
         rerank_depth: int = 10,
         rerank_fused_weight: float = 40.0,
         rerank_lexical_weight: float = 1.0,
+        rerank_setting_weight: float = 0.2,
         prefer_weight: float = 0.3,
         exact_limit: int = 20_000,
     ) -> None:
@@ -267,6 +268,7 @@ class HybridRetriever:
         self._rerank_depth = rerank_depth
         self._rerank_fused_weight = rerank_fused_weight
         self._rerank_lexical_weight = rerank_lexical_weight
+        self._rerank_setting_weight = rerank_setting_weight
         self._prefer_weight = prefer_weight
         # Dense queries over at most this many chunks are answered exactly from the snapshot.
         self._exact_limit = exact_limit
@@ -377,18 +379,31 @@ class HybridRetriever:
         beats one that is only about the same people. Passages in the preferred date range (`favoured`)
         get `prefer_weight` more: enough to pass an older story told in closer words, not a better answer.
         Ranks are renumbered.
+
+        The terms of the question's setting (`rag.text.setting_phrases`: "during the December 2022 video call")
+        that a sentence lacks count `rerank_setting_weight` of theirs when its article has them: an article
+        names its occasion once, and the sentence that answers rarely repeats it, while one that only restates
+        it ("Putin extended the invitation during a video call") otherwise takes the setting's whole weight.
         """
         depth = min(self._rerank_depth, len(hits))
         if depth < 2:
             return hits
         weights, total = snapshot.lexical.question_weights(question)
+        named = setting_terms(question)
+        setting = {t: w for t, w in weights.items() if t in named}
         keyed: list[tuple[float, int]] = []
         for position, hit in enumerate(hits[:depth]):
             sims = snapshot.sentence_vectors(snapshot.by_id[hit.chunk.id]) @ vector
+            in_article: dict[str, float] = {}
+            if setting:
+                article = snapshot.article_terms.get(hit.chunk.article_id)
+                in_article = {t: self._rerank_setting_weight * w for t, w in setting.items() if t in article}
             best = 0.0
             for row, found in enumerate(snapshot.sentence_terms(snapshot.by_id[hit.chunk.id])):
-                share = sum(w for t, w in weights.items() if t in found) / total
-                best = max(best, float(sims[row]) + self._rerank_lexical_weight * share)
+                held = sum(w for t, w in weights.items() if t in found)
+                if in_article:
+                    held += sum(w for t, w in in_article.items() if t not in found)
+                best = max(best, float(sims[row]) + self._rerank_lexical_weight * held / total)
             key = self._rerank_fused_weight * hit.score + best
             if favoured is not None and favoured[snapshot.by_id[hit.chunk.id]]:
                 key += self._prefer_weight

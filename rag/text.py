@@ -287,3 +287,33 @@ def terms(text: str) -> list[str]:
 
 def stem(word: str) -> str:
     return str(_stemmer().stemWord(word))
+
+
+# A question's setting: the occasion it names ("during the December 2022 video call", "at the Samarkand
+# meeting", "in Moscow"), a phrase after one of these prepositions running to the end of its clause.
+_SETTING = re.compile(r"\b(?:during|at|in|after|before)\b", re.IGNORECASE)
+_CLAUSE_END = re.compile(r"[,;?]|\band\b", re.IGNORECASE)
+_WH_WORDS = ("what", "which", "who", "whom", "whose", "when", "where", "why", "how")
+_AUXILIARIES = ("did", "does", "do", "has", "had", "have", "was", "were", "is", "are", "will", "would", "can", "could")
+_ASKING = frozenset((*_WH_WORDS, *_AUXILIARIES))
+
+
+def setting_phrases(question: str) -> list[str]:
+    """The phrases of `question` that name the occasion it asks about: what follows "during", "at", "in",
+    "after" or "before" up to the end of its clause ("How did Putin rate relations with China during the
+    December 2022 video call with Xi?" -> "the December 2022 video call with Xi"). A phrase holding a question
+    word or an auxiliary is part of what is asked ("in which building", "in Beijing did Putin ..."), not one."""
+    out = []
+    for match in _SETTING.finditer(question):
+        rest = question[match.end() :]
+        end = _CLAUSE_END.search(rest)
+        phrase = rest[: end.start()] if end else rest
+        found = [w.lower() for w in _WORD.findall(phrase)]
+        if found and not any(w in _ASKING for w in found):
+            out.append(phrase.strip())
+    return out
+
+
+def setting_terms(question: str) -> frozenset[str]:
+    """The terms of `question`'s setting phrases (see `setting_phrases`)."""
+    return frozenset(t for phrase in setting_phrases(question) for t in terms(phrase))

@@ -10,7 +10,7 @@ from rag.models import Filters
 from rag.pipeline import Pipeline
 from rag.retrieval import HybridRetriever, chunk_terms
 from rag.storage import _chunk_from_row
-from rag.text import terms
+from rag.text import setting_phrases, setting_terms, terms
 
 
 def test_hybrid_ranking_records_both_retrievers(pipeline: Pipeline) -> None:
@@ -170,3 +170,25 @@ def test_the_topic_of_a_question_with_a_hyphenated_word_is_found(pipeline: Pipel
     question = "What did Xi tell Putin about sanctions during their year-end video call?"
     hits = pipeline.retriever.retrieve(question, top_k=5).hits
     assert any("doomed to fail" in h.chunk.text for h in hits)
+
+
+def test_a_question_names_its_setting_after_during_at_in_after_before() -> None:
+    question = "How did Putin rate Russia's relations with China during the December 2022 video call with Xi?"
+    assert setting_phrases(question) == ["the December 2022 video call with Xi"]
+    assert setting_terms(question) == frozenset(terms("December 2022 video call with Xi"))
+    assert setting_phrases("What did Xi say at the Samarkand meeting, and what did Putin reply?") == [
+        "the Samarkand meeting"
+    ]
+    # Phrases holding a question word or an auxiliary are what is asked, not where or when.
+    assert setting_phrases("In which building in Beijing did Putin and Xi hold their talks?") == []
+    assert setting_phrases("What did Putin say about China's 12-point plan?") == []
+
+
+def test_a_sentence_need_not_repeat_the_setting_its_article_names(pipeline: Pipeline) -> None:
+    # "Putin extended the invitation to Xi Jinping during a video call" restates the setting and, with the
+    # setting's whole weight, outranked the passage whose sentence answers ("best in history").
+    question = "How did Putin rate Russia's relations with China during the December 2022 video call with Xi?"
+    hits = pipeline.retriever.retrieve(question, top_k=5).hits
+    assert "best in history" in hits[0].chunk.text
+    whole = HybridRetriever(pipeline.store, pipeline.embedder, rerank_setting_weight=0.0)
+    assert "best in history" not in whole.retrieve(question, top_k=5).hits[0].chunk.text
