@@ -24,7 +24,7 @@ from rag.errors import ProviderError
 from rag.generation import NO_ANSWER_REPLY, OpenAIGenerator, build_messages
 from rag.models import Answer, Chunk, ScoredChunk, Span
 from rag.retrieval import Snapshot
-from rag.text import QUESTION_WORDS, STOPWORDS, stem, terms, words
+from rag.text import ASKING, QUESTION_WORDS, STOPWORDS, stem, terms, words
 from rag.verification import Verifier
 
 log = logging.getLogger("rag.answering")
@@ -166,31 +166,7 @@ _COMPARISON = re.compile(
     r"\bbetween\b.+\band\b|\b(?:chang(?:e|ed|ing)|differ(?:ed|ent|ence)?|compared?|shift(?:ed)?)\b", re.IGNORECASE
 )
 _NOT_SPEAKERS = frozenset(stem(w) for w in STOPWORDS | _NOT_PLACES)
-BUILDING_STEMS = frozenset(stem(w) for w in _BUILDING_WORDS.split())
-_ASKING = frozenset(
-    [
-        "what",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "how",
-        "when",
-        "where",
-        "why",
-        "did",
-        "does",
-        "do",
-        "is",
-        "are",
-        "was",
-        "were",
-        "can",
-        "could",
-        "will",
-        "would",
-    ]
-)
+_BUILDING_STEMS = frozenset(stem(w) for w in _BUILDING_WORDS.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,11 +200,11 @@ def key_terms(question: str) -> set[str]:
     out: set[str] = set()
     for i, match in enumerate(_CAPITALISED.finditer(question)):
         token = match.group()
-        if i == 0 and match.start() == 0 and token.lower() in _ASKING:
+        if i == 0 and match.start() == 0 and token.lower() in ASKING:
             continue
         for word in words(token):
             for part in word.split("-"):
-                if part and part not in STOPWORDS and part not in _ASKING and part not in QUESTION_WORDS:
+                if part and part not in STOPWORDS and part not in ASKING and part not in QUESTION_WORDS:
                     out.add(stem(part))
     return out
 
@@ -253,7 +229,7 @@ def counted_nouns(question: str) -> set[str]:
     match = _HOW_MANY.search(question)
     if not match:
         return set()
-    out = {_singular(w) for w in words(match.group(1)) if w not in STOPWORDS and w not in _ASKING}
+    out = {_singular(w) for w in words(match.group(1)) if w not in STOPWORDS and w not in ASKING}
     return set() if {stem(w) for w in out} & _OCCASIONS else out
 
 
@@ -306,7 +282,7 @@ def speech_subject(question: str) -> set[str]:
     if not match:
         return set()
     return {stem(w) for m in _CAPITALISED.finditer(match.group(1)) for w in words(m.group())} - {
-        stem(w) for w in _ASKING
+        stem(w) for w in ASKING
     }
 
 
@@ -391,7 +367,7 @@ class QuestionKind:
             return False
         if self.future and not sentence.future:
             return False
-        if self.building and not (sentence.places - self.named) & BUILDING_STEMS:
+        if self.building and not (sentence.places - self.named) & _BUILDING_STEMS:
             return False
         if self.person and all(name & self.named for name in sentence.names):
             return False  # names no one, or only people the question names

@@ -295,7 +295,8 @@ _SETTING = re.compile(r"\b(?:during|at|in|after|before)\b", re.IGNORECASE)
 _CLAUSE_END = re.compile(r"[,;?]|\band\b", re.IGNORECASE)
 _WH_WORDS = ("what", "which", "who", "whom", "whose", "when", "where", "why", "how")
 _AUXILIARIES = ("did", "does", "do", "has", "had", "have", "was", "were", "is", "are", "will", "would", "can", "could")
-_ASKING = frozenset((*_WH_WORDS, *_AUXILIARIES))
+# The words that make a question a question: a question word or an auxiliary.
+ASKING = frozenset((*_WH_WORDS, *_AUXILIARIES))
 
 
 def setting_phrases(question: str) -> list[str]:
@@ -309,7 +310,7 @@ def setting_phrases(question: str) -> list[str]:
         end = _CLAUSE_END.search(rest)
         phrase = rest[: end.start()] if end else rest
         found = [w.lower() for w in _WORD.findall(phrase)]
-        if found and not any(w in _ASKING for w in found):
+        if found and not any(w in ASKING for w in found):
             out.append(phrase.strip())
     return out
 
