@@ -455,7 +455,7 @@ class SentenceFacts:
         out = []
         for i, (span, text) in enumerate(zip(spans, texts, strict=True)):
             leaning = i + 1 < len(spans) and _leans_on(chunk, span, spans[i + 1], texts[i + 1])
-            quoted = _quotes(chunk, span) or (leaning and _quotes(chunk, spans[i + 1]))
+            quoted = _quotes(chunk, span, text) or (leaning and _quotes(chunk, spans[i + 1], texts[i + 1]))
             out.append(cls(text, f"{text} {texts[i + 1]}" if leaning else text, quoted))
         return out
 
@@ -472,11 +472,10 @@ def _leans_on(chunk: Chunk, span: Span, nxt: Span, nxt_text: str) -> bool:
     return "\n" not in between and bool(_CONTINUATION.match(nxt_text))
 
 
-def _quotes(chunk: Chunk, span: Span) -> bool:
+def _quotes(chunk: Chunk, span: Span, text: str) -> bool:
     """Whether a sentence's quotation marks quote someone. A closing mark at its end quotes only when an
     earlier sentence of the paragraph opened a quotation; scraped articles carry stray ones ("... in
-    Samarkand, Uzbekistan.\"" after plain prose)."""
-    text = quote_text(chunk, span)
+    Samarkand, Uzbekistan.\"" after plain prose). `text` is the sentence's (`quote_text(chunk, span)`)."""
     if _QUOTE_MARKS.search(text.rstrip(".!?…)]’'\"”» ")):
         return True
     if not _QUOTE_MARKS.search(text):
