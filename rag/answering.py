@@ -151,9 +151,11 @@ _REPORTING = re.compile(
     re.IGNORECASE,
 )
 # "Putin said", "Xi told Putin", "said Xi": the name before a reporting verb, or right after "said" (not after
-# "told", which names the listener).
+# "told", which names the listener). "The Swiss government noted", "the Chinese side said": the name is the
+# adjective before the institution that speaks.
 _SPEAKER = re.compile(
-    r"\b([A-Z][\w’'-]+)\s+(?:said|says|told|tells|added|noted|stressed|warned|stated|insisted|argued|explained|"
+    r"\b([A-Z][\w’'-]+)(?:\s+(?:government|(?:foreign )?ministry|side|embassy|officials?|spokes(?:man|woman|person)))?"
+    r"\s+(?:said|says|told|tells|added|noted|stressed|warned|stated|insisted|argued|explained|"
     r"responded|replied|commended|praised|urged|accused|thanked|described|called|expressed|reiterated|"
     r"emphasi[sz]ed|welcomed|hailed|vowed)\b|\b(?:said|says|added|noted|stressed)\s+([A-Z][\w’'-]+)\b"
 )
@@ -597,6 +599,10 @@ class ExtractiveAnswerer:
         comparison = compares_events(question)
         subject = speech_subject(question)
         best = candidates[0].score
+
+        def by_subject(cand: _Candidate) -> bool:
+            return bool(subject & self.facts(snapshot, snapshot.by_id[cand.hit.chunk.id])[cand.vector_row].speakers)
+
         chosen: list[_Candidate] = []
         chosen_vectors: list[np.ndarray] = []
         for cand in candidates:
@@ -607,7 +613,7 @@ class ExtractiveAnswerer:
                 and chosen
                 and cand.hit.chunk.article_id != chosen[0].hit.chunk.article_id
                 and not comparison
-                and not subject & self.facts(snapshot, snapshot.by_id[cand.hit.chunk.id])[cand.vector_row].speakers
+                and not by_subject(cand)
             ):
                 # A loosely related sentence of another article (same names, another event) is the usual
                 # wrong extra; another article is quoted when the question compares two events, or when the
@@ -618,6 +624,11 @@ class ExtractiveAnswerer:
                 continue
             chosen.append(cand)
             chosen_vectors.append(vector)
+        attributed = {c.hit.chunk.id for c in chosen if by_subject(c)} if subject else set()
+        if attributed:
+            # Once the answer quotes the asked speaker by name, a sentence of another passage that does not name
+            # them is someone else's words or narration ("A summit will be held …, aiming to develop a “…”").
+            chosen = [c for c in chosen if c.hit.chunk.id in attributed or by_subject(c)]
         return chosen
 
 

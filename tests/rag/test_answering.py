@@ -211,6 +211,11 @@ def test_speakers_are_the_names_before_a_reporting_verb_or_after_said() -> None:
     assert speakers("Xi told Putin the partnership was strong.") == {"xi"}
     assert speakers("Zelenskyy on Tuesday said Kyiv was waiting.") == set()  # the name is not next to the verb
     assert speakers("“No,” said Xi.") == {"xi"}
+    # An institution speaks for the name before it.
+    assert speakers("The Swiss government noted that “Russia has no interest.”") == speech_subject(
+        "What has the Swiss government said?"
+    )
+    assert speakers("The Chinese side said it was ready.") == speakers("The Chinese foreign ministry said so.") != set()
 
 
 def test_comparison_questions_are_told_apart() -> None:
@@ -238,6 +243,14 @@ def test_another_article_is_quoted_for_a_comparison_or_the_asked_speaker(pipelin
     assert len({c.article_id for c in answer.citations}) == 2, answer.text
     answer = pipeline.ask("How did Putin describe the Russia-China partnership at the Samarkand meeting?")
     assert "stable as mountains" in answer.text, answer.text
+
+
+def test_once_the_asked_speaker_is_quoted_by_name_other_passages_need_their_name(pipeline: Pipeline) -> None:
+    # The summit announcement ("aiming to develop a “common understanding …”") scores above the Swiss
+    # government's own words but lies in another passage and names no speaker: narration, not what was said.
+    answer = pipeline.ask("What has the Swiss government said about Russia and the Ukraine peace summit it is hosting?")
+    assert "unthinkable" in answer.text and "common understanding" not in answer.text, answer.text
+    assert len({c.chunk_id for c in answer.citations}) == 1, answer.text
 
 
 def test_sentence_facts_read_each_sentence_with_the_one_leaning_on_it(pipeline: Pipeline) -> None:
