@@ -182,7 +182,7 @@ class AnswerPolicy:
     rank_weight: float = 0.05  # bonus for sentences in higher-ranked passages
     min_similarity: float = 0.3  # best sentence's cosine must reach this
     min_score: float = 0.5  # best sentence's combined score must reach this
-    keep_within: float = 0.12  # further sentences must score within this of the best
+    keep_within: float = 0.115  # further sentences must score within this of the best
     duplicate_similarity: float = 0.95  # a sentence this close to a chosen one adds nothing
     answer_type: bool = True  # quantity / money questions need a sentence stating a quantity / amount
     same_article: bool = True  # further sentences come from the best sentence's article

@@ -253,6 +253,14 @@ def test_once_the_asked_speaker_is_quoted_by_name_other_passages_need_their_name
     assert len({c.chunk_id for c in answer.citations}) == 1, answer.text
 
 
+def test_a_sentence_well_behind_the_best_is_left_out(pipeline: Pipeline) -> None:
+    # Xi's "core interests" quote scores 0.117 behind his "leading role" one: another remark, not the role asked.
+    answer = pipeline.ask(
+        "What role did Xi say China wanted to play together with Russia, speaking at their Samarkand meeting?"
+    )
+    assert "leading role" in answer.text and "core interests" not in answer.text, answer.text
+
+
 def test_sentence_facts_read_each_sentence_with_the_one_leaning_on_it(pipeline: Pipeline) -> None:
     snapshot = pipeline.retriever.refresh()
     leaning = 0
