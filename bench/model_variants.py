@@ -2,23 +2,25 @@
 
 Runs the shipped int8 MiniLM graph the way the service does (one thread per run, batches side by
 side; here fixed batches of 4 passages rather than the service's 1,024-token budget) and as it did
-before (all cores inside one run), and a variant that computes in int8: each MatMul
-over the shipped int8 weights becomes `DynamicQuantizeLinear` + `MatMulInteger` (activations
-quantised per run), which changes the vectors slightly, and one with the same weights rebuilt as
-onnxruntime's fused BERT ops (`fused_graph`). Prints passage tokens/s (news-quiz articles,
-batches of 4, length-sorted, longest-padded), one question's latency, and the cosine of each
-variant's vectors to the shipped graph's. The int8 and fused variants need `pip install onnx` (not a project
-dependency: nothing in the service uses them).
+before (all cores inside one run), and two variants: one that computes in int8 (each MatMul over the
+shipped int8 weights becomes `DynamicQuantizeLinear` + `MatMulInteger`, activations quantised per
+run, which changes the vectors slightly) and one with the same weights rebuilt as onnxruntime's
+fused BERT ops (`fused_graph`). Prints passage tokens/s (news-quiz articles, batches of 4,
+length-sorted, longest-padded), one question's latency, the cosine of each variant's vectors to the
+shipped graph's, and the RSS one session of each graph holds (measured in a fresh process). The
+variants need `pip install onnx` (not a project dependency: nothing in the service uses them).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import multiprocessing
 import os
 import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +204,26 @@ def measure(
     return max(rates), statistics.median(latencies)
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        return int(next(line for line in status if line.startswith("VmRSS:")).split()[1]) / 1024
+
+
+def session_memory(graph: str) -> float:
+    """MB of RSS one session of `graph` ("shipped", "int8", "fused") holds, measured in a fresh process."""
+    model_path, _ = minilm_files()
+    before = _rss_mb()
+    model: str | bytes = {"shipped": lambda: str(model_path), "int8": lambda: int8_compute_graph(model_path)}.get(
+        graph, lambda: fused_graph(model_path)
+    )()
+    sess = session(model, 1)
+    del model
+    gc.collect()
+    held = _rss_mb() - before
+    del sess
+    return held
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, default=CORPUS)
@@ -215,29 +237,39 @@ def main() -> None:
     question = feeds(embedder, [QUESTION], 1)[0]
     model_path, _ = minilm_files()
 
-    variants: list[tuple[str, str | bytes, int, int]] = [
-        (f"shipped graph, {cores} intra-op threads", str(model_path), cores, 1),
-        ("shipped graph, 1 thread", str(model_path), 1, 1),
-        (f"shipped graph, 1 thread, {cores} batches at once (the service)", str(model_path), 1, cores),
+    variants: list[tuple[str, str, str | bytes, int, int]] = [
+        (f"shipped graph, {cores} intra-op threads", "shipped", str(model_path), cores, 1),
+        ("shipped graph, 1 thread", "shipped", str(model_path), 1, 1),
+        (f"shipped graph, 1 thread, {cores} batches at once (the service)", "shipped", str(model_path), 1, cores),
     ]
     try:
-        variants.append((f"int8 arithmetic, {cores} threads", int8_compute_graph(model_path), cores, 1))
-        variants.append((f"int8 arithmetic, 1 thread, {cores} batches at once", variants[-1][1], 1, cores))
-        variants.append((f"fused BERT ops, 1 thread, {cores} batches at once", fused_graph(model_path), 1, cores))
+        int8 = int8_compute_graph(model_path)
+        variants.append((f"int8 arithmetic, {cores} threads", "int8", int8, cores, 1))
+        variants.append((f"int8 arithmetic, 1 thread, {cores} batches at once", "int8", int8, 1, cores))
+        variants.append(
+            (f"fused BERT ops, 1 thread, {cores} batches at once", "fused", fused_graph(model_path), 1, cores)
+        )
     except ImportError:
         print("(int8 and fused variants skipped: pip install onnx)")
+    spawn = multiprocessing.get_context("spawn")
+    memory: dict[str, float] = {}
+    for graph in dict.fromkeys(v[1] for v in variants):
+        with ProcessPoolExecutor(1, mp_context=spawn) as child:
+            memory[graph] = child.submit(session_memory, graph).result()
 
     reference = session(str(model_path), cores)
     expected = np.concatenate([pooled(reference, b) for b in batches])
     print(f"cores: {cores}  {len(texts)} news-quiz articles, {len(batches)} batches of 4")
-    print("| model run | passage tokens/s | one question ms (p50) | cosine to shipped (min / mean) |")
-    print("|---|---:|---:|---|")
-    for name, model, threads, parallel in variants:
+    print("| model run | passage tokens/s | one question ms (p50) | cosine to shipped (min / mean) | session MB |")
+    print("|---|---:|---:|---|---:|")
+    for name, graph, model, threads, parallel in variants:
         sess = session(model, threads)
         rate, latency = measure(sess, batches, question, parallel)
         got = np.concatenate([pooled(sess, b) for b in batches])
         cosine = (got * expected).sum(axis=1)
-        print(f"| {name} | {rate:,.0f} | {latency:.1f} | {cosine.min():.4f} / {cosine.mean():.4f} |")
+        print(
+            f"| {name} | {rate:,.0f} | {latency:.1f} | {cosine.min():.4f} / {cosine.mean():.4f} | {memory[graph]:.0f} |"
+        )
 
 
 if __name__ == "__main__":
