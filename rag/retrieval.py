@@ -24,6 +24,7 @@ import numpy as np
 from rag.embedding import Embedder
 from rag.errors import IndexNotReady
 from rag.lexical import LexicalIndex, passage_terms
+from rag.memory import release_free_heap
 from rag.models import Filters, ScoredChunk
 from rag.storage import ChromaStore, StoredChunk, day_number
 from rag.text import setting_terms, terms
@@ -292,6 +293,7 @@ class HybridRetriever:
             token = self._store.generation()
             if force or self._snapshot is None or token != self._snapshot.token:
                 self._snapshot = Snapshot.load(self._store, token, previous=self._snapshot)
+                release_free_heap()
             self._checked_at = time.monotonic()
             return self._snapshot
 
