@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import string
 from collections.abc import Callable, Sequence
 
 from rag.models import Article, Chunk, Span
@@ -78,7 +79,8 @@ _ABBREVIATIONS = frozenset(
 # A sentence ends at . ! ? or … (plus closing quotes/brackets) followed by space and a capital,
 # a digit or an opening quote/bracket.
 _BOUNDARY = re.compile(r"[.!?…]+[\"”’')\]]*(?=\s+[\"“‘'(\[A-Z0-9])")
-_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
+_WORD_CHARS = frozenset(string.ascii_letters + ".")
+_LONGEST_RUN = 16  # longer than any abbreviation or initialism below
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
@@ -97,25 +99,45 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
     return spans
 
 
-def _inside_quote(text: str, cursor: int, pos: int, end: int) -> bool:
-    """True when a quotation opened since `cursor` is still open at `pos` and closes later in the line.
+class _QuoteState:
+    """Quotation marks counted from the current sentence start, kept up to date as boundaries advance.
 
-    Keeps a multi-sentence quote together with its attribution ("... ready. However, ...," Putin said.).
+    Keeps a multi-sentence quote together with its attribution ("... ready. However, ...," Putin said.):
+    a boundary inside a quotation that opened since the sentence start, and closes later in the line, is
+    not one. Counting incrementally keeps splitting linear in the line's length.
     """
-    before = text[cursor:pos]
-    if before.count("“") > before.count("”") and "”" in text[pos:end]:
-        return True
-    return before.count('"') % 2 == 1 and '"' in text[pos:end]
+
+    def __init__(self, text: str, start: int, end: int) -> None:
+        self.text = text
+        self.last_close = text.rfind("”", start, end)
+        self.last_straight = text.rfind('"', start, end)
+        self.restart(start)
+
+    def restart(self, cursor: int) -> None:
+        self.counted_to = cursor
+        self.opened = self.closed = self.straight = 0
+
+    def inside(self, pos: int) -> bool:
+        text, counted_to = self.text, self.counted_to
+        self.opened += text.count("“", counted_to, pos)
+        self.closed += text.count("”", counted_to, pos)
+        self.straight += text.count('"', counted_to, pos)
+        self.counted_to = pos
+        if self.opened > self.closed and self.last_close >= pos:
+            return True
+        return self.straight % 2 == 1 and self.last_straight >= pos
 
 
 def _sentences_of_line(text: str, start: int, end: int) -> list[Span]:
     spans: list[Span] = []
     cursor = start
+    quotes = _QuoteState(text, start, end)
     for m in _BOUNDARY.finditer(text, start, end):
-        if _is_abbreviation(text, cursor, m.start(), m.group()) or _inside_quote(text, cursor, m.end(), end):
+        if _is_abbreviation(text, cursor, m.start(), m.group()) or quotes.inside(m.end()):
             continue
         spans.append(Span(cursor, m.end()))
         cursor = m.end()
+        quotes.restart(cursor)
     spans.append(Span(cursor, end))
     return [s for s in (_trim(text, s) for s in spans) if s.end > s.start]
 
@@ -123,10 +145,16 @@ def _sentences_of_line(text: str, start: int, end: int) -> list[Span]:
 def _is_abbreviation(text: str, cursor: int, dot: int, mark: str) -> bool:
     if not mark.startswith("."):
         return False
-    word = _WORD_BEFORE.search(text, cursor, dot)
-    if not word:
+    # The run of letters and dots before the mark, read backwards: searching forwards from the sentence start
+    # made a line of many abbreviations quadratic. A run longer than any abbreviation is a word.
+    run = dot
+    while run > cursor and text[run - 1] in _WORD_CHARS:
+        run -= 1
+        if dot - run > _LONGEST_RUN:
+            return False
+    token = text[run:dot].lstrip(".").lower()
+    if not token:
         return False
-    token = word.group(1).lower()
     if token in _ABBREVIATIONS or len(token) == 1:
         return True
     return "." in token and len(token) <= 6  # initialisms such as U.S or D.C
