@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -282,6 +283,33 @@ class ArticleIn(Strict):
 
 class ArticleBatch(Strict):
     articles: list[ArticleIn] = Field(..., min_length=1, max_length=10000)
+
+    @field_validator("articles")
+    @classmethod
+    def _unique_ids(cls, value: list[ArticleIn]) -> list[ArticleIn]:
+        seen: set[str] = set()
+        for item in value:
+            if item.id in seen:
+                raise ValueError(f"id {item.id!r} appears more than once; send one version of each article")
+            seen.add(item.id)
+        return value
+
+
+class JsonlArticleIn(ArticleIn):
+    """One line of an uploaded JSONL corpus: ArticleIn's rules, with `text` standing for `body`, a timestamp
+    for the date, no default source (the file's name is used) and other keys (authors, ...) ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    body: str = Field(..., min_length=1, max_length=2_000_000, validation_alias=AliasChoices("body", "text"))
+    source: str | None = Field(None, min_length=1, max_length=200)
+
+    @field_validator("published_at", mode="before")
+    @classmethod
+    def _date_of_timestamp(cls, value: object) -> object:
+        if isinstance(value, str) and len(value) > 10 and value[10:11] in ("T", " "):
+            return value[:10]  # "2022-06-13T10:00:00Z": the day
+        return value
 
 
 def _document_kind(value: object) -> str:

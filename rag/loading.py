@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from rag.errors import InvalidDocument
 from rag.models import Article, Span
@@ -258,26 +259,53 @@ def parse_date(value: object) -> date | None:
         return None
 
 
-def parse_jsonl(text: str, name: str) -> Iterator[Article]:
-    """Articles of JSONL text: `id, title, source, published_at, url, body` per line."""
+def jsonl_rows(text: str, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of JSONL text."""
     for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            if not isinstance(row, dict):
-                raise TypeError("a line must hold a JSON object")
+        except json.JSONDecodeError as exc:
+            raise InvalidDocument(f"{name} line {lineno}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict):
+            raise InvalidDocument(f"{name} line {lineno}: a line must hold a JSON object")
+        yield lineno, row
+
+
+def _text_field(row: dict[str, Any], *keys: str) -> str | None:
+    for key in keys:
+        value = row.get(key)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise InvalidDocument(f"{key}: must be a string, not {type(value).__name__}")
+        return value
+    return None
+
+
+def parse_jsonl(text: str, name: str) -> Iterator[Article]:
+    """Articles of JSONL text: `id, title, source, published_at, url, body` (or `text`) per line."""
+    for lineno, row in jsonl_rows(text, name):
+        try:
+            article_id = row.get("id")
+            if isinstance(article_id, int) and not isinstance(article_id, bool):
+                article_id = str(article_id)
+            if not isinstance(article_id, str) or not article_id.strip():
+                raise InvalidDocument("id: must be a non-empty string")
+            published = row.get("published_at")
+            published_at = parse_date(published)
+            if published and published_at is None:
+                raise InvalidDocument(f"published_at: {str(published)[:40]!r} is not a date")
             yield article_from_body(
-                article_id=str(row["id"]),
-                title=str(row.get("title") or ""),
-                body=str(row.get("body") or row.get("text") or ""),
-                source=str(row.get("source") or name),
-                published_at=parse_date(row.get("published_at")),
-                url=row.get("url") or None,
+                article_id=article_id,
+                title=_text_field(row, "title") or "",
+                body=_text_field(row, "body", "text") or "",
+                source=_text_field(row, "source") or name,
+                published_at=published_at,
+                url=_text_field(row, "url"),
                 source_file=name,
             )
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise InvalidDocument(f"{name} line {lineno}: not an article record ({exc})") from exc
         except InvalidDocument as exc:
             raise InvalidDocument(f"{name} line {lineno}: {exc}") from exc
 

@@ -110,11 +110,11 @@ def _chunk_metadata(chunk: Chunk, sentence_vectors: np.ndarray) -> dict[str, Any
         "terms": " ".join(passage_terms(chunk.title, chunk.text)),
         "terms_version": TERMS_VERSION,
     }
-    if chunk.published_at:
-        meta["published_at"] = chunk.published_at.isoformat()
-        meta["published_day"] = day_number(chunk.published_at)
-    if chunk.url:
-        meta["url"] = chunk.url
+    # Optional keys are always written, None when absent: Chroma's upsert merges metadata, so a key left out
+    # would keep the value of the version it replaces (None removes it).
+    meta["published_at"] = chunk.published_at.isoformat() if chunk.published_at else None
+    meta["published_day"] = day_number(chunk.published_at) if chunk.published_at else None
+    meta["url"] = chunk.url or None
     return meta
 
 
@@ -172,12 +172,10 @@ def _article_metadata(article: Article, chunk_count: int) -> dict[str, Any]:
         "source_start": article.source_start,
         "source_end": article.source_end,
     }
-    if article.source_file:
-        meta["source_file"] = article.source_file
-    if article.published_at:
-        meta["published_at"] = article.published_at.isoformat()
-    if article.url:
-        meta["url"] = article.url
+    # Always written, None when absent: an upsert keeps any key it is not given (see _chunk_metadata).
+    meta["source_file"] = article.source_file or None
+    meta["published_at"] = article.published_at.isoformat() if article.published_at else None
+    meta["url"] = article.url or None
     return meta
 
 

@@ -7,6 +7,8 @@ from pathlib import PurePath
 from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Path, Request, Response, UploadFile
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ReadAccess, ReadyPipelineDep, WriteAccess
@@ -18,10 +20,12 @@ from api.schemas import (
     DocumentOut,
     DocumentsIn,
     IngestResult,
+    JsonlArticleIn,
     Problem,
 )
 from rag.errors import InvalidDocument
-from rag.loading import article_from_body, decode_upload, parse_jsonl, split_articles
+from rag.loading import article_from_body, decode_upload, jsonl_rows, split_articles
+from rag.models import Article
 
 router = APIRouter(tags=["documents"])
 
@@ -79,19 +83,51 @@ async def upload_documents(
     raw = await file.read(limit + 1)
     if len(raw) > limit:
         raise HTTPException(413, f"file: larger than the {limit}-byte upload limit")
+    articles = await run_in_threadpool(_upload_articles, raw, name, request.app.state.settings.max_article_chars)
+    report = await run_in_threadpool(pipeline.ingest_articles, articles, {name})
+    return IngestResult.of(report, [a.id for a in articles])
+
+
+def _upload_articles(raw: bytes, name: str, max_chars: int) -> list[Article]:
     text = decode_upload(raw)
     if name.endswith(".jsonl"):
-        articles = list(parse_jsonl(text, name))
+        articles = _jsonl_articles(text, name, max_chars)
     else:
         articles = split_articles(text, file_id=PurePath(name).stem, source=name, source_file=name)
+        long = next((a for a in articles if len(a.text) > max_chars), None)
+        if long is not None:
+            raise InvalidDocument(f"file: article {long.id!r} is longer than {max_chars} characters")
     if not articles:
         raise InvalidDocument("file: no article text found")
     bad = next((a.id for a in articles if not re.match(ARTICLE_ID_PATTERN, a.id)), None)
     if bad is not None:
         raise InvalidDocument(f"file: article id {bad[:80]!r} must be letters, digits and . _ : - (max 128)")
+    return articles
 
-    report = await run_in_threadpool(pipeline.ingest_articles, articles, {name})
-    return IngestResult.of(report, [a.id for a in articles])
+
+def _jsonl_articles(text: str, name: str, max_chars: int) -> list[Article]:
+    """A JSONL upload's articles, each line held to the rules of POST /documents (errors name the line)."""
+    articles: list[Article] = []
+    lines: dict[str, int] = {}
+    for lineno, row in jsonl_rows(text, name):
+        where = ("file", f"line {lineno}")
+        try:
+            item = JsonlArticleIn.model_validate(row)
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": (*where, *e["loc"])} for e in exc.errors()]) from exc
+        if len(item.body) > max_chars:
+            raise InvalidDocument(f"file line {lineno}: body: longer than {max_chars} characters")
+        if item.id in lines:
+            raise InvalidDocument(f"file: article id {item.id!r} is on lines {lines[item.id]} and {lineno}")
+        lines[item.id] = lineno
+        try:
+            article = article_from_body(
+                item.id, item.title, item.body, item.source or name, item.published_at, item.url, source_file=name
+            )
+        except InvalidDocument as exc:
+            raise InvalidDocument(f"file line {lineno}: {exc}") from exc
+        articles.append(article)
+    return articles
 
 
 @router.delete(

@@ -160,6 +160,9 @@ def test_bad_articles_get_a_422_naming_the_field(writer: TestClient, body: dict,
         ("empty.txt", b"   \n  ", 422),
         ("bad.jsonl", b'{"id": "x"', 422),
         ("badid.jsonl", json.dumps(dict(ARTICLE, id="a/b")).encode(), 422),
+        ("nullid.jsonl", json.dumps(dict(ARTICLE, id=None)).encode(), 422),
+        ("list.jsonl", b"[1, 2]", 422),
+        ("longtitle.jsonl", json.dumps(dict(ARTICLE, title="t" * 501)).encode(), 422),
         ("big.txt", b"Headline\n" + b"word " * 30_000, 413),
     ],
 )
@@ -168,6 +171,74 @@ def test_bad_uploads_get_a_clear_4xx(writer: TestClient, name: str, content: byt
     assert response.status_code == status, response.text
     if status >= 400:
         assert response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        (dict(ARTICLE, url=123), "file.line 2.url"),
+        (dict(ARTICLE, url=["https://example.com"]), "file.line 2.url"),
+        (dict(ARTICLE, url="javascript:alert(1)"), "file.line 2.url"),
+        (dict(ARTICLE, title=["a", "b"]), "file.line 2.title"),
+        (dict(ARTICLE, body={"x": "y"}), "file.line 2.body"),
+        (dict(ARTICLE, published_at="2024-02-30"), "file.line 2.published_at"),
+    ],
+)
+def test_jsonl_lines_are_held_to_the_rules_of_post(writer: TestClient, row: dict, field: str) -> None:
+    lines = json.dumps(dict(ARTICLE, id="rules-ok")) + "\n" + json.dumps(dict(row, id="rules-bad"))
+    response = writer.post("/documents/upload", files={"file": ("rules.jsonl", lines.encode())}, headers=AUTH)
+    assert response.status_code == 422, response.text
+    assert field in response.json()["detail"], response.json()
+    # Nothing of a refused upload is written, and reads keep working.
+    assert writer.get("/documents/rules-ok").status_code == 404
+    assert writer.get("/documents").status_code == 200
+
+
+def test_jsonl_corpus_fields_are_read_like_a_corpus(writer: TestClient) -> None:
+    row = {k: v for k, v in ARTICLE.items() if k not in ("body", "source")}
+    row.update(id="corpus-1", text=ARTICLE["body"], published_at="2022-06-22T10:00:00Z", authors=["A. Writer"])
+    response = writer.post(
+        "/documents/upload", files={"file": ("corpus.jsonl", json.dumps(row).encode())}, headers=AUTH
+    )
+    assert response.status_code == 200, response.text
+    doc = writer.get("/documents/corpus-1").json()
+    assert (doc["text"], doc["published_at"], doc["source"]) == (ARTICLE["body"], "2022-06-22", "corpus.jsonl")
+
+
+def test_one_request_may_not_hold_two_versions_of_an_article(writer: TestClient) -> None:
+    batch = {"articles": [dict(ARTICLE, id="twice"), dict(ARTICLE, id="twice", body="Another version.")]}
+    response = writer.post("/documents", json=batch, headers=AUTH)
+    assert response.status_code == 422 and "twice" in response.json()["detail"], response.text
+    lines = "\n".join(json.dumps(a) for a in batch["articles"])
+    response = writer.post("/documents/upload", files={"file": ("twice.jsonl", lines.encode())}, headers=AUTH)
+    assert response.status_code == 422 and "lines 1 and 2" in response.json()["detail"], response.text
+    assert writer.get("/documents/twice").status_code == 404
+
+
+def test_a_replacement_keeps_none_of_the_old_versions_fields(writer: TestClient) -> None:
+    dated = dict(ARTICLE, id="meta-1")
+    assert writer.post("/documents", json=dated, headers=AUTH).status_code == 200
+    bare = {"id": "meta-1", "title": ARTICLE["title"], "body": ARTICLE["body"]}
+    assert writer.post("/documents", json=bare, headers=AUTH).json()["updated"] == 1
+    doc = writer.get("/documents/meta-1").json()
+    assert (doc["source"], doc["published_at"], doc.get("url")) == ("api", None, None), doc
+    filtered = ask(
+        writer,
+        "What was the magnitude of the Afghanistan earthquake?",
+        include_retrieved=True,
+        filters={"article_ids": ["meta-1"], "date_from": "2022-06-01"},
+    )
+    assert not filtered["retrieved"]
+
+
+def test_an_article_posted_over_an_uploaded_one_leaves_the_file(writer: TestClient) -> None:
+    two = "\n".join(json.dumps(dict(ARTICLE, id=i, body=f"Story {i} body.")) for i in ("sf-a", "sf-b"))
+    assert writer.post("/documents/upload", files={"file": ("sf.jsonl", two.encode())}, headers=AUTH).status_code == 200
+    assert writer.post("/documents", json=dict(ARTICLE, id="sf-a", body="A new sf-a."), headers=AUTH).status_code == 200
+    one = json.dumps(dict(ARTICLE, id="sf-b", body="Story sf-b body."))
+    result = writer.post("/documents/upload", files={"file": ("sf.jsonl", one.encode())}, headers=AUTH).json()
+    assert result["removed"] == 0, result
+    assert writer.get("/documents/sf-a").json()["text"] == "A new sf-a."
 
 
 def test_path_like_ids_never_reach_the_filesystem(writer: TestClient) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -104,6 +105,24 @@ def test_jsonl_with_a_broken_line_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"id": "a", "title": "t", "body": "b."}\n{not json\n', encoding="utf-8")
     with pytest.raises(InvalidDocument, match="line 2"):
+        list(load_jsonl(path))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("id", None, "id: must be a non-empty string"),
+        ("url", 123, "url: must be a string, not int"),
+        ("title", ["a", "b"], "title: must be a string, not list"),
+        ("published_at", "2024-02-30", "published_at: '2024-02-30' is not a date"),
+    ],
+)
+def test_jsonl_fields_of_the_wrong_type_are_refused_not_stringified(
+    tmp_path: Path, field: str, value: object, message: str
+) -> None:
+    path = tmp_path / "typed.jsonl"
+    path.write_text(json.dumps({"id": "a", "title": "t", "body": "A body.", field: value}) + "\n", encoding="utf-8")
+    with pytest.raises(InvalidDocument, match=f"typed.jsonl line 1: {re.escape(message)}"):
         list(load_jsonl(path))
 
 
