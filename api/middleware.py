@@ -13,9 +13,11 @@ from typing import Any
 from api.metrics import Metrics
 
 log = logging.getLogger("newsrag.access")
+errors_log = logging.getLogger("newsrag.api")
 
 Scope = dict[str, Any]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_INTERNAL = "internal error: the server failed to handle this request"
 
 
 class _TooLarge(Exception):
@@ -97,6 +99,15 @@ class RequestContext:
                 await _send_problem(
                     send, 413, "Content Too Large", f"the request body is larger than {limit} bytes", request_id
                 )
+        except Exception:
+            # Answered here rather than by Starlette's outermost handler, which would send the 500 without the
+            # request id and then re-raise, so that the server resets the connection. A response already
+            # under way (a stream) cannot be replaced: the error goes on up and the connection is closed.
+            status["code"] = 500
+            if status["started"]:
+                raise
+            errors_log.exception("unhandled error", extra={"fields": {"event": "error", "request_id": request_id}})
+            await _send_problem(send, 500, "Internal Server Error", _INTERNAL, request_id)
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
