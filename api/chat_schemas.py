@@ -21,11 +21,18 @@ class Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-class TextPart(Lenient):
-    """A content part; only text parts carry anything we can use."""
+class ContentPart(Lenient):
+    """A content part. Only text parts carry anything we can use; others (an attached image) are ignored,
+    as chat front-ends send them whatever the model."""
 
-    type: Literal["text"]
-    text: str = Field(..., max_length=MAX_TURN_CHARS)
+    type: str = Field(..., max_length=50)
+    text: str | None = Field(None, max_length=MAX_TURN_CHARS)
+
+    @model_validator(mode="after")
+    def _text_part_has_text(self) -> ContentPart:
+        if self.type == "text" and self.text is None:
+            raise ValueError("a text part needs its text")
+        return self
 
 
 MessageText = Annotated[str, Field(max_length=MAX_TURN_CHARS)]
@@ -34,14 +41,14 @@ MessageText = Annotated[str, Field(max_length=MAX_TURN_CHARS)]
 class ChatMessage(Lenient):
     role: Literal["system", "developer", "user", "assistant"]
     content: (
-        Annotated[str, Field(max_length=MAX_TURN_CHARS)] | Annotated[list[TextPart], Field(max_length=50)] | None
+        Annotated[str, Field(max_length=MAX_TURN_CHARS)] | Annotated[list[ContentPart], Field(max_length=50)] | None
     ) = None
     name: str | None = Field(None, max_length=200)
 
     @property
     def text(self) -> str:
         if isinstance(self.content, list):
-            return "\n".join(part.text for part in self.content)
+            return "\n".join(part.text for part in self.content if part.type == "text" and part.text)
         return self.content or ""
 
 

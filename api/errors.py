@@ -16,6 +16,8 @@ from rag import errors
 log = logging.getLogger("newsrag.api")
 
 PROBLEM_JSON = "application/problem+json"
+# RFC 9110's names where Python's are the older ones (the body-limit middleware says "Content Too Large" too).
+_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 
 _STATUS: dict[type[errors.RagError], int] = {
     errors.InvalidQuestion: 422,
@@ -31,7 +33,9 @@ _STATUS: dict[type[errors.RagError], int] = {
 def problem(
     status: int, detail: str, field_errors: list[FieldError] | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=field_errors)
+    body = Problem(
+        title=_TITLES.get(status) or HTTPStatus(status).phrase, status=status, detail=detail, errors=field_errors
+    )
     return JSONResponse(
         body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_JSON, headers=headers
     )
@@ -58,7 +62,21 @@ def _message(err: dict[str, object]) -> str:
     return msg.removeprefix("Value error, ")
 
 
-async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+def _not_json(request: Request, exc: RequestValidationError) -> bool:
+    """A JSON body that arrived as something else (curl -d sends a form): nothing to validate field by field."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json") or media == "multipart/form-data":
+        return False
+    return any(tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_AN_OBJECT for e in exc.errors())
+
+
+_NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type", "union_tag_invalid"}
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    if _not_json(request, exc):
+        media = request.headers.get("content-type") or "none"
+        return problem(415, f"send the body as JSON with Content-Type: application/json (got {media[:100]})")
     field_errors = [
         FieldError(
             field="body" if e.get("type") == "json_invalid" else _field_name(tuple(e.get("loc", ()))),
@@ -78,6 +96,8 @@ async def _rag_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 400 and detail == "There was an error parsing the body":  # FastAPI's words
+        detail = "the request body could not be read as JSON: it is not UTF-8 text, or it is nested too deeply"
     return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
 

@@ -10,6 +10,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 from api.metrics import Metrics
 
 log = logging.getLogger("newsrag.access")
@@ -20,8 +22,12 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _INTERNAL = "internal error: the server failed to handle this request"
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """A body read past the limit. An HTTPException, so that FastAPI's body parsing passes it on as the
+    413 it is instead of turning it into a 400 "error parsing the body" (a chunked body has no length)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
 
 
 def _problem_bytes(status: int, title: str, detail: str) -> bytes:
@@ -80,7 +86,7 @@ class RequestContext:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _TooLarge
+                    raise _TooLarge(limit)
             return message
 
         try:

@@ -14,6 +14,7 @@ PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 COMMON_ERRORS = {
     "400": "Malformed request (e.g. a bad Content-Length)",
     "413": "Request body too large",
+    "415": "A JSON body sent without Content-Type: application/json",
     "422": "Invalid input; `errors` names each field",
     "500": "Internal error",
     "503": "Index loading or store unavailable",

@@ -256,6 +256,12 @@ def test_oversized_bodies_are_refused_before_reading(writer: TestClient) -> None
         "/query", content=b"{}", headers={"content-length": "abc", "content-type": "application/json"}
     )
     assert response.status_code == 400
+    # A chunked body declares no length: it is counted as it arrives, and refused with the same 413.
+    chunked = writer.post(
+        "/query", content=iter([b'{"question": "', b"x" * 250_000, b'"}']), headers={"content-type": "application/json"}
+    )
+    assert chunked.status_code == 413 and "larger than" in chunked.json()["detail"], chunked.text
+    assert chunked.headers["x-request-id"]
 
 
 def test_every_response_has_a_request_id(writer: TestClient) -> None:

@@ -79,10 +79,14 @@ def test_the_stream_ends_with_done(client: TestClient) -> None:
     assert lines[-1] == "data: [DONE]" and all(line.startswith("data: ") for line in lines)
 
 
+IMAGE_PART = {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+
+
 def test_content_parts_and_extra_openai_fields_are_accepted(client: TestClient) -> None:
     body = {
         "model": "anything",
-        "messages": [{"role": "user", "content": [{"type": "text", "text": PUTIN}]}],
+        # an attached image (Open WebUI sends one as a part) is ignored, not refused
+        "messages": [{"role": "user", "content": [{"type": "text", "text": PUTIN}, IMAGE_PART]}],
         "temperature": 0.7, "top_p": 1, "n": 1, "user": "x", "logit_bias": {}, "tools": [], "seed": 3,
     }  # fmt: skip
     response = client.post("/v1/chat/completions", json=body)
@@ -100,6 +104,8 @@ def test_content_parts_and_extra_openai_fields_are_accepted(client: TestClient) 
         ([{"role": "user", "content": "x" * 1001}], "messages.0.content"),
         ([{"role": "assistant", "content": "x" * 9000}, {"role": "user", "content": "ok?"}], "messages.0.content"),
         ([{"role": "user", "content": "hi"}] * 51, "messages"),
+        ([{"role": "user", "content": [IMAGE_PART]}], "must not be empty"),
+        ([{"role": "user", "content": [{"type": "text"}]}], "a text part needs its text"),
     ],
 )
 def test_invalid_conversations_get_a_422_problem_naming_the_field(

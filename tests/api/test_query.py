@@ -78,6 +78,22 @@ def test_malformed_bodies_get_a_4xx_not_a_500(client: TestClient, raw: bytes) ->
     assert response.json()["detail"]
 
 
+def test_json_sent_as_a_form_is_told_to_say_it_is_json(client: TestClient) -> None:
+    for content_type in ("application/x-www-form-urlencoded", "text/plain", None):
+        headers = {"content-type": content_type} if content_type else {}
+        response = client.post("/query", content=b'{"question": "hi"}', headers=headers)
+        assert response.status_code == 415, response.text
+        assert "Content-Type: application/json" in response.json()["detail"]
+
+
+def test_json_that_cannot_be_parsed_says_why(client: TestClient) -> None:
+    deep = b'{"question": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    for raw in (deep, b'{"question": "\xff\xfe"}'):
+        response = client.post("/query", content=raw, headers={"content-type": "application/json"})
+        assert 400 <= response.status_code < 500
+        assert "error parsing the body" not in response.json()["detail"], response.text
+
+
 def test_unknown_routes_and_methods_use_the_same_error_model(client: TestClient) -> None:
     missing = client.get("/nope")
     assert missing.status_code == 404 and missing.json()["title"] == "Not Found"
