@@ -273,10 +273,10 @@ class ArticleIn(Strict):
     published_at: date | None = None
     url: str | None = Field(None, max_length=2000, pattern=r"^https?://\S+$")
 
-    @field_validator("title", "body")
+    @field_validator("title", "body", "source")
     @classmethod
-    def _has_text(cls, value: str) -> str:
-        if not value.strip():
+    def _has_text(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
             raise ValueError("must not be empty or only whitespace")
         return value
 

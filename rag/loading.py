@@ -234,7 +234,10 @@ def article_from_body(
     lines = _classify(text)
     spans = _body_spans(lines, 0, len(text))
     if not spans:
-        raise InvalidDocument(f"article {article_id!r} has no text")
+        raise InvalidDocument(
+            f"article {article_id!r} has no text: nothing is left once page furniture is set aside "
+            "(captions, bylines, timestamps, 'READ MORE' and other lines repeated many times)"
+        )
     return Article(
         id=article_id,
         title=clean_title(title),

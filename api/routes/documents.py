@@ -76,6 +76,8 @@ async def upload_documents(
 ) -> IngestResult:
     """Upload a plain-text file (one or more articles) or a JSONL corpus. Re-uploading a file
     with the same name replaces its articles and removes those it no longer holds."""
+    if len((await request.form()).getlist("file")) > 1:
+        raise InvalidDocument("file: send one file per upload")
     name = PurePath(file.filename or "").name
     if not _UPLOAD_NAME.match(name):
         raise InvalidDocument("file: the name must be letters, digits, . _ - and end in .txt or .jsonl")

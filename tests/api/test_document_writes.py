@@ -140,6 +140,7 @@ BAD_ARTICLES = [
     (dict(ARTICLE, url="javascript:alert(1)"), "url"),
     (dict(ARTICLE, published_at="June"), "published_at"),
     (dict(ARTICLE, extra=1), "extra"),
+    (dict(ARTICLE, source="   "), "source"),
     ({"articles": []}, "articles"),
 ]
 
@@ -203,6 +204,21 @@ def test_jsonl_corpus_fields_are_read_like_a_corpus(writer: TestClient) -> None:
     assert response.status_code == 200, response.text
     doc = writer.get("/documents/corpus-1").json()
     assert (doc["text"], doc["published_at"], doc["source"]) == (ARTICLE["body"], "2022-06-22", "corpus.jsonl")
+
+
+def test_an_upload_holds_one_file(writer: TestClient) -> None:
+    files = [
+        ("file", ("m1.txt", b"First headline\nFirst body.")),
+        ("file", ("m2.txt", b"Second headline\nSecond body.")),
+    ]
+    response = writer.post("/documents/upload", files=files, headers=AUTH)
+    assert response.status_code == 422 and "one file" in response.json()["detail"], response.text
+    assert writer.get("/documents/m1-1").status_code == 404 and writer.get("/documents/m2-1").status_code == 404
+
+
+def test_an_article_of_page_furniture_only_is_refused_with_the_reason(writer: TestClient) -> None:
+    response = writer.post("/documents", json=dict(ARTICLE, id="furniture", body="VIDEO\n01:37"), headers=AUTH)
+    assert response.status_code == 422 and "captions" in response.json()["detail"], response.text
 
 
 def test_one_request_may_not_hold_two_versions_of_an_article(writer: TestClient) -> None:
