@@ -77,7 +77,7 @@ class QueryRequest(Strict):
         ...,
         min_length=1,
         max_length=MAX_QUESTION_CHARS,
-        pattern=r"\S",
+        json_schema_extra={"pattern": r"\w"},  # documented only: the validator below words the error
         description="A question in plain language.",
         examples=["What did Putin say about China's 12-point plan?"],
     )
@@ -97,6 +97,8 @@ class QueryRequest(Strict):
         value = " ".join(value.split())
         if not value:
             raise ValueError("question must not be empty or only whitespace")
+        if not any(c.isalnum() for c in value):
+            raise ValueError("question must contain a word (letters or digits)")
         return value
 
 

@@ -41,7 +41,9 @@ def test_filters_are_applied(client: TestClient) -> None:
 
 BAD_BODIES = [
     ({"question": ""}, "question"),
-    ({"question": "   \n\t "}, "question"),
+    ({"question": "   \n\t "}, "question must not be empty or only whitespace"),
+    ({"question": "\u200b\u200b"}, "question must contain a word"),
+    ({"question": "?!"}, "question must contain a word"),
     ({"question": "x" * 1001}, "question"),
     ({"question": 42}, "question"),
     ({"question": ["a"]}, "question"),
