@@ -18,7 +18,7 @@ from rag.chunking import Chunker
 from rag.embedding import Embedder
 from rag.loading import corpus_files, load_file
 from rag.models import Article, Chunk
-from rag.storage import ChromaStore
+from rag.storage import ArticleWrite, ChromaStore
 
 Progress = Callable[[int, int], None]
 
@@ -76,8 +76,9 @@ class Indexer:
         self.chunker = chunker
         self._prefix = prefix
         self._batch_chunks = batch_chunks
-        # One writer at a time per process: concurrent HTTP writes of the same article must not
-        # interleave their "write new, delete old" steps.
+        # One store write at a time per process: concurrent HTTP writes of the same article must not
+        # interleave their "write new, delete old" steps. Chunking and embedding (nearly all of an ingest's
+        # time) run outside it, so that a small write is not held up for the minutes a large upload embeds.
         self._lock = threading.RLock()
 
     def ingest_paths(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
@@ -100,9 +101,11 @@ class Indexer:
         sync_files: set[str] | None = None,
     ) -> IngestReport:
         """Add or replace `articles`. With `sync_files`, stored articles from those files that are
-        not in `articles` are removed (the file no longer holds them)."""
-        with self._lock:
-            return self._ingest(articles, progress, sync_files)
+        not in `articles` are removed (the file no longer holds them).
+
+        Two ingests of the same article at once both write it, each version whole, and the later
+        write is the one kept, as with writes from two replicas."""
+        return self._ingest(articles, progress, sync_files)
 
     def _ingest(
         self, articles: Sequence[Article], progress: Progress | None, sync_files: set[str] | None
@@ -126,13 +129,16 @@ class Indexer:
                 else:
                     report.updated += 1
         if sync_files:
-            for record in stored.values():
-                if record.source_file in sync_files and record.id not in seen:
-                    self._store.delete_article(record.id)
-                    report.removed += 1
+            with self._lock:  # read again under the lock: a write since may have taken an article off the file
+                for record in self._store.article_records().values():
+                    if record.source_file in sync_files and record.id not in seen:
+                        self._store.delete_article(record.id)
+                        report.removed += 1
         done = 0
         for batch in self._batches(pending):
-            self._write_batch(batch, report)
+            writes = self._embed_batch(batch, report)
+            with self._lock:
+                self._store.write_articles(writes)
             done += len(batch)
             if progress:
                 progress(done, len(pending))
@@ -160,7 +166,7 @@ class Indexer:
         if batch:
             yield batch
 
-    def _write_batch(self, batch: list[tuple[Article, list[Chunk]]], report: IngestReport) -> None:
+    def _embed_batch(self, batch: list[tuple[Article, list[Chunk]]], report: IngestReport) -> list[ArticleWrite]:
         texts: list[str] = []
         spans: list[list[tuple[int, int]]] = []
         for article, chunks in batch:
@@ -179,4 +185,4 @@ class Indexer:
             passage = np.stack([v.passage for v in mine]) if mine else np.zeros((0, self._embedder.dim), np.float32)
             writes.append((article, chunks, passage, [v.sentences for v in mine]))
             report.chunks += len(chunks)
-        self._store.write_articles(writes)
+        return writes

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rag.loading import load_file
+from rag.loading import article_from_body, load_file
 from rag.pipeline import Pipeline, build_pipeline
 from tests.conftest import SEEDS, make_settings
 
@@ -143,3 +144,43 @@ def test_one_bulk_write_adds_replaces_and_empties_articles_together(fresh: tuple
     assert by_article["002_353d98a7930780b3-1"] == {changed.content_hash}
     assert by_article["copy-1"] == {extra.content_hash} and "empty-1" not in by_article
     assert all(len(hashes) == 1 for hashes in by_article.values())
+
+
+class _HeldEmbedder:
+    """The real embedder, except that a batch holding `marker` waits at the model until released."""
+
+    def __init__(self, inner: object, marker: str) -> None:
+        self._inner = inner
+        self._marker = marker
+        self.embedding = threading.Event()
+        self.release = threading.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    def embed_passages(self, texts, spans):  # type: ignore[no-untyped-def]
+        if any(self._marker in t for t in texts):
+            self.embedding.set()
+            assert self.release.wait(60)
+        return self._inner.embed_passages(texts, spans)  # type: ignore[attr-defined]
+
+
+def test_a_small_write_does_not_wait_for_a_large_one_to_embed(tmp_path: Path) -> None:
+    pipeline = build_pipeline(make_settings(tmp_path / "data"))
+    held = _HeldEmbedder(pipeline.indexer._embedder, "glacier")
+    pipeline.indexer._embedder = held  # type: ignore[assignment]
+    big = article_from_body("big", "Glacier survey", "The glacier retreated again this year. " * 50, "test")
+    small = article_from_body("small", "Harbour news", "The harbour reopened on Monday after repairs.", "test")
+    writer = threading.Thread(target=pipeline.indexer.ingest, args=([big],))
+    writer.start()
+    try:
+        assert held.embedding.wait(60)
+        quick = threading.Thread(target=pipeline.indexer.ingest, args=([small],))
+        quick.start()
+        quick.join(60)  # a guard against hanging, not a speed target: it must not wait for `release` at all
+        assert not quick.is_alive(), "the small write waited for the large one's embedding"
+        assert pipeline.store.article_records().keys() == {"small"}
+    finally:
+        held.release.set()
+        writer.join(60)
+    assert pipeline.store.article_records().keys() == {"small", "big"}
