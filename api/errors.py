@@ -62,15 +62,15 @@ def _message(err: dict[str, object]) -> str:
     return msg.removeprefix("Value error, ")
 
 
+_NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type", "union_tag_invalid"}
+
+
 def _not_json(request: Request, exc: RequestValidationError) -> bool:
     """A JSON body that arrived as something else (curl -d sends a form): nothing to validate field by field."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "application/json" or media.endswith("+json") or media == "multipart/form-data":
         return False
     return any(tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_AN_OBJECT for e in exc.errors())
-
-
-_NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type", "union_tag_invalid"}
 
 
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -94,17 +94,15 @@ class RequestContext:
             if declared is not None and (not declared.isdigit() or int(declared) > limit):
                 code = 413 if declared.isdigit() else 400
                 title = "Content Too Large" if code == 413 else "Bad Request"
-                detail = f"the request body is larger than {limit} bytes" if code == 413 else "bad Content-Length"
+                detail = _TooLarge(limit).detail if code == 413 else "bad Content-Length"
                 status["code"] = code
                 await _send_problem(send, code, title, detail, request_id)
             else:
                 await self.app(scope, receive_wrapper, send_wrapper)
-        except _TooLarge:
+        except _TooLarge as exc:
             status["code"] = 413
             if not status["started"]:
-                await _send_problem(
-                    send, 413, "Content Too Large", f"the request body is larger than {limit} bytes", request_id
-                )
+                await _send_problem(send, 413, "Content Too Large", exc.detail, request_id)
         except Exception:
             # Answered here rather than by Starlette's outermost handler, which would send the 500 without the
             # request id and then re-raise, so that the server resets the connection. A response already

@@ -63,8 +63,7 @@ def add_documents(body: DocumentsIn, request: Request, pipeline: ReadyPipelineDe
         raise InvalidDocument(f"articles: at most {settings.max_batch_articles} articles per request")
     articles = []
     for item in items:
-        if len(item.body) > settings.max_article_chars:
-            raise InvalidDocument(f"body: article {item.id!r} is longer than {settings.max_article_chars} characters")
+        _within_limit(item.id, item.body, settings.max_article_chars, "body")
         articles.append(article_from_body(item.id, item.title, item.body, item.source, item.published_at, item.url))
     report = pipeline.ingest_articles(articles)
     return IngestResult.of(report, [a.id for a in articles])
@@ -95,16 +94,19 @@ def _upload_articles(raw: bytes, name: str, max_chars: int) -> list[Article]:
     if name.endswith(".jsonl"):
         articles = _jsonl_articles(text, name, max_chars)
     else:
+        # Ids are `<file stem>-<n>`, valid ids since the name matched _UPLOAD_NAME.
         articles = split_articles(text, file_id=PurePath(name).stem, source=name, source_file=name)
-        long = next((a for a in articles if len(a.text) > max_chars), None)
-        if long is not None:
-            raise InvalidDocument(f"file: article {long.id!r} is longer than {max_chars} characters")
+        for article in articles:
+            _within_limit(article.id, article.text, max_chars, "file")
     if not articles:
         raise InvalidDocument("file: no article text found")
-    bad = next((a.id for a in articles if not re.match(ARTICLE_ID_PATTERN, a.id)), None)
-    if bad is not None:
-        raise InvalidDocument(f"file: article id {bad[:80]!r} must be letters, digits and . _ : - (max 128)")
     return articles
+
+
+def _within_limit(article_id: str, body: str, max_chars: int, where: str) -> None:
+    """The size every write path holds an article to (RAG_MAX_ARTICLE_CHARS)."""
+    if len(body) > max_chars:
+        raise InvalidDocument(f"{where}: article {article_id!r} is longer than {max_chars} characters")
 
 
 def _jsonl_articles(text: str, name: str, max_chars: int) -> list[Article]:
@@ -117,8 +119,7 @@ def _jsonl_articles(text: str, name: str, max_chars: int) -> list[Article]:
             item = JsonlArticleIn.model_validate(row)
         except ValidationError as exc:
             raise RequestValidationError([{**e, "loc": (*where, *e["loc"])} for e in exc.errors()]) from exc
-        if len(item.body) > max_chars:
-            raise InvalidDocument(f"file line {lineno}: body: longer than {max_chars} characters")
+        _within_limit(item.id, item.body, max_chars, f"file line {lineno}: body")
         if item.id in lines:
             raise InvalidDocument(f"file: article id {item.id!r} is on lines {lines[item.id]} and {lineno}")
         lines[item.id] = lineno
