@@ -19,6 +19,7 @@ from pydantic import (
 
 from rag.conversation import Turn
 from rag.indexing import IngestReport
+from rag.loading import timestamp_day
 from rag.models import Answer, ArticleRecord, Citation, Filters, Flag, ScoredChunk
 
 MAX_QUESTION_CHARS = 1000  # RAG_MAX_QUESTION_CHARS may lower it
@@ -309,9 +310,7 @@ class JsonlArticleIn(ArticleIn):
     @field_validator("published_at", mode="before")
     @classmethod
     def _date_of_timestamp(cls, value: object) -> object:
-        if isinstance(value, str) and len(value) > 10 and value[10:11] in ("T", " "):
-            return value[:10]  # "2022-06-13T10:00:00Z": the day
-        return value
+        return timestamp_day(value) if isinstance(value, str) else value
 
 
 def _document_kind(value: object) -> str:

@@ -252,12 +252,23 @@ def article_from_body(
     )
 
 
+def timestamp_day(value: str) -> str:
+    """The day of a timestamp ('2022-06-13T10:00:00Z', '2022-06-13 10:00'), else `value` as it is.
+
+    One rule for the CLI's corpus reader and the API's upload, so a file is accepted by both or by neither.
+    """
+    value = value.strip()
+    if len(value) > 10 and value[10] in "T ":
+        return value[:10]
+    return value
+
+
 def parse_date(value: object) -> date | None:
-    """Dates as JSONL corpora write them: '2022-06-13', '2022-06-13T10:00:00Z', or nothing."""
+    """Dates as JSONL corpora write them: '2022-06-13', a timestamp of that day, or nothing."""
     if not value or not isinstance(value, str):
         return None
     try:
-        return date.fromisoformat(value.strip()[:10])
+        return date.fromisoformat(timestamp_day(value))
     except ValueError:
         return None
 

@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from api.main import create_app
+from api.schemas import JsonlArticleIn
+from rag.errors import InvalidDocument
+from rag.loading import parse_jsonl
 from tests.conftest import SEEDS, make_settings
 
 KEY = "test-key-0123456789"
@@ -183,6 +187,7 @@ def test_bad_uploads_get_a_clear_4xx(writer: TestClient, name: str, content: byt
         (dict(ARTICLE, title=["a", "b"]), "file.line 2.title"),
         (dict(ARTICLE, body={"x": "y"}), "file.line 2.body"),
         (dict(ARTICLE, published_at="2024-02-30"), "file.line 2.published_at"),
+        (dict(ARTICLE, published_at="2022-06-13xyz"), "file.line 2.published_at"),
     ],
 )
 def test_jsonl_lines_are_held_to_the_rules_of_post(writer: TestClient, row: dict, field: str) -> None:
@@ -321,3 +326,20 @@ def test_reads_can_require_a_key_and_keys_are_rate_limited(tmp_path: Path) -> No
         assert statuses[:3] == [200, 200, 200] and statuses[3] == 429
         limited = client.get("/documents", headers=AUTH)
         assert int(limited.headers["retry-after"]) >= 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2022-06-13", "2022-06-13T10:00:00Z", "2022-06-13 10:00", " 2022-06-13 ", "2022-06-13xyz", "2024-02-30", "June"],
+)
+def test_an_upload_and_the_cli_take_the_same_dates(value: str) -> None:
+    row = {"id": "d1", "title": "T", "body": "A body.", "published_at": value}
+    try:
+        cli: object = next(parse_jsonl(json.dumps(row), "f.jsonl")).published_at
+    except InvalidDocument:
+        cli = "refused"
+    try:
+        upload: object = JsonlArticleIn.model_validate(row).published_at
+    except ValidationError:
+        upload = "refused"
+    assert cli == upload

@@ -115,6 +115,7 @@ def test_jsonl_with_a_broken_line_names_the_line(tmp_path: Path) -> None:
         ("url", 123, "url: must be a string, not int"),
         ("title", ["a", "b"], "title: must be a string, not list"),
         ("published_at", "2024-02-30", "published_at: '2024-02-30' is not a date"),
+        ("published_at", "2022-06-13xyz", "published_at: '2022-06-13xyz' is not a date"),
     ],
 )
 def test_jsonl_fields_of_the_wrong_type_are_refused_not_stringified(
