@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         body_limit=lambda path: (
             settings.max_upload_bytes + 65536 if path == "/documents/upload" else settings.max_body_bytes
         ),
+        body_timeout=settings.body_timeout_seconds,
     )
     app.include_router(query.router)
     app.include_router(documents.router)

@@ -1,7 +1,8 @@
-"""ASGI middleware: request ids, access logs with timings, metrics, and the request body limit."""
+"""ASGI middleware: request ids, access logs with timings, metrics, and the request body's size and pace."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -22,12 +23,30 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _INTERNAL = "internal error: the server failed to handle this request"
 
 
-class _TooLarge(HTTPException):
-    """A body read past the limit. An HTTPException, so that FastAPI's body parsing passes it on as the
-    413 it is instead of turning it into a 400 "error parsing the body" (a chunked body has no length)."""
+class _BodyRefused(HTTPException):
+    """A body the middleware stops reading. An HTTPException, so that FastAPI's body parsing passes it on
+    as the 4xx it is instead of turning it into a 400 "error parsing the body"."""
+
+    title = ""
+
+
+class _TooLarge(_BodyRefused):
+    """A body read past the limit (a chunked body has no length to refuse up front)."""
+
+    title = "Content Too Large"
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+class _TooSlow(_BodyRefused):
+    """A client that stops sending its body part-way: without a limit it would hold a connection and a
+    request (and, for an upload, its buffered part) for as long as it likes."""
+
+    title = "Request Timeout"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"the request body stopped arriving: nothing came for {seconds:g} seconds")
 
 
 def _problem_bytes(status: int, title: str, detail: str) -> bytes:
@@ -51,13 +70,17 @@ async def _send_problem(send: Callable[..., Any], status: int, title: str, detai
 
 
 class RequestContext:
-    """Gives every response an X-Request-ID, logs one JSON line per request, counts it, and
-    refuses bodies over the limit (413) before the app reads them."""
+    """Gives every response an X-Request-ID, logs one JSON line per request, counts it, refuses
+    bodies over the limit (413) before the app reads them, and gives up on a body that stops
+    arriving for `body_timeout` seconds (408)."""
 
-    def __init__(self, app: Any, metrics: Metrics, body_limit: Callable[[str], int]) -> None:
+    def __init__(
+        self, app: Any, metrics: Metrics, body_limit: Callable[[str], int], body_timeout: float = 30.0
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.body_limit = body_limit
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] != "http":
@@ -79,14 +102,21 @@ class RequestContext:
             await send(message)
 
         received = 0
+        body_done = False
 
         async def receive_wrapper() -> dict[str, Any]:
-            nonlocal received
-            message: dict[str, Any] = await receive()
+            nonlocal received, body_done
+            if body_done:  # a streaming response waiting for the client to leave: no time limit
+                return await receive()  # type: ignore[no-any-return]
+            try:
+                message: dict[str, Any] = await asyncio.wait_for(receive(), self.body_timeout)
+            except TimeoutError:
+                raise _TooSlow(self.body_timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise _TooLarge(limit)
+                body_done = not message.get("more_body", False)
             return message
 
         try:
@@ -99,10 +129,10 @@ class RequestContext:
                 await _send_problem(send, code, title, detail, request_id)
             else:
                 await self.app(scope, receive_wrapper, send_wrapper)
-        except _TooLarge as exc:
-            status["code"] = 413
+        except _BodyRefused as exc:
+            status["code"] = exc.status_code
             if not status["started"]:
-                await _send_problem(send, 413, "Content Too Large", exc.detail, request_id)
+                await _send_problem(send, exc.status_code, exc.title, exc.detail, request_id)
         except Exception:
             # Answered here rather than by Starlette's outermost handler, which would send the 500 without the
             # request id and then re-raise, so that the server resets the connection. A response already

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     require_key_for_read: bool = False
     rate_limit_per_minute: int = Field(120, ge=0, description="Requests a minute per API key; 0 = unlimited.")
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest JSON request body.")
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600, description="A request body that stops arriving for this long gets a 408."
+    )
     max_upload_bytes: int = Field(10 << 20, ge=1024, description="Largest uploaded corpus file.")
     max_batch_articles: int = Field(100, ge=1, le=10000)
     max_article_chars: int = Field(500_000, ge=100)

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import json
+import socket
 import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from bench.service import serving_in_thread
 from rag.pipeline import Pipeline
 from rag.settings import Settings
 
@@ -37,3 +43,75 @@ def test_an_unexpected_error_is_a_500_problem_with_the_request_id(settings: Sett
         assert response.json()["detail"] == "internal error: the server failed to handle this request"
         assert "a bug" not in response.text and "Traceback" not in response.text
         assert client.get("/health").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def impatient(settings: Settings, pipeline: Pipeline) -> Iterator[tuple[str, int]]:
+    """The app under uvicorn, giving up on a body after half a second without bytes."""
+    app = create_app(settings.model_copy(update={"body_timeout_seconds": 0.5}), pipeline=pipeline)
+    with serving_in_thread(app, timeout=60) as url:
+        parts = urlsplit(url)
+        yield parts.hostname or "", parts.port or 0
+
+
+def _send_slowly(address: tuple[str, int], head: str, pieces: list[bytes], pause: float) -> bytes:
+    """A raw HTTP request whose body comes in `pieces`, `pause` seconds apart; the whole reply."""
+    with socket.create_connection(address, timeout=10) as conn:
+        conn.sendall(head.encode())
+        for piece in pieces:
+            time.sleep(pause)
+            try:
+                conn.sendall(piece)
+            except OSError:  # the server has answered and closed
+                break
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+        return reply
+
+
+def _head(path: str, length: int, content_type: str = "application/json") -> str:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {length}\r\nX-Request-ID: slow-1\r\n\r\n"
+    )
+
+
+def test_a_body_that_stops_arriving_gets_a_408_and_the_connection_closes(impatient: tuple[str, int]) -> None:
+    body = json.dumps({"question": "What did Putin say about China's 12-point plan?"}).encode()
+    started = time.monotonic()
+    # Part of the body, then nothing: the reply comes, and the server closes the connection (the reader gets
+    # to the end of the stream) without the client closing its side.
+    reply = _send_slowly(impatient, _head("/query", len(body)), [body[:10]], pause=0)
+    head, _, payload = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), reply[:200]
+    assert b"x-request-id: slow-1" in head.lower()
+    problem = json.loads(payload)
+    assert problem["status"] == 408 and "stopped arriving" in problem["detail"]
+    assert time.monotonic() - started < 8
+
+
+def test_a_slow_but_steady_body_is_read_whole(impatient: tuple[str, int]) -> None:
+    body = json.dumps({"question": "What did Putin say about China's 12-point plan?"}).encode()
+    pieces = [body[i : i + 12] for i in range(0, len(body), 12)]
+    # Each pause is under the limit while the whole body takes longer than it.
+    reply = _send_slowly(
+        impatient,
+        _head("/query", len(body)).replace("HTTP/1.1\r\n", "HTTP/1.1\r\nConnection: close\r\n"),
+        pieces,
+        pause=0.2,
+    )
+    assert 0.2 * len(pieces) > 0.5
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
+
+
+def test_an_upload_that_stops_arriving_gets_a_408(impatient: tuple[str, int]) -> None:
+    boundary = "b0undary"
+    start = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nSome text'
+    reply = _send_slowly(
+        impatient,
+        _head("/documents/upload", len(start) + 1000, f"multipart/form-data; boundary={boundary}"),
+        [start.encode()],
+        pause=0,
+    )
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:300]
