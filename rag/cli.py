@@ -1,4 +1,4 @@
-"""The `rag` command: ingest | ask | serve | eval. Each parses, builds the pipeline, and calls it."""
+"""The `rag` command: ingest | ask | serve | eval | recover. Each parses, builds the pipeline, and calls it."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the HTTP service (ingests the seeds on first start)")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+
+    recover = sub.add_parser(
+        "recover", help="rebuild the index from the article rows of an embedded Chroma database that no longer opens"
+    )
+    recover.add_argument("source", type=Path, help="the broken data dir (or its chroma folder, or chroma.sqlite3)")
 
     ev = sub.add_parser("eval", help="score answers, citations and retrieval on a question set; write a report")
     ev.add_argument("--questions", type=Path, default=None, help="JSONL questions (default: the seed questions)")
@@ -128,6 +133,30 @@ def _ask(settings: Settings, question: str, top_k: int | None, as_json: bool) ->
     return 0 if answer.answerable else 3
 
 
+def _recover(settings: Settings, source: Path) -> int:
+    from rag.pipeline import build_pipeline
+    from rag.recovery import RecoveryError, database_file, read_articles
+
+    db = database_file(source)
+    if not settings.chroma_host and db.resolve() == (settings.chroma_path / "chroma.sqlite3").resolve():
+        raise RecoveryError(f"{db} is the index to write to: set RAG_DATA_DIR to a new folder and recover into it")
+    recovered = read_articles(db, settings.collection)
+    print(f"read {len(recovered.articles)} articles from {db}")
+    for article_id in recovered.changed:
+        print(
+            f"warning: {article_id}: its record does not rebuild the version it names; recovered as stored",
+            file=sys.stderr,
+        )
+    for article_id in recovered.lost:
+        print(f"warning: {article_id}: its record holds no text; not recovered", file=sys.stderr)
+    report = build_pipeline(settings).ingest_articles(recovered.articles, progress=_progress)
+    print(
+        f"{report.articles} articles: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged; {report.chunks} chunks embedded in {report.seconds:.1f}s"
+    )
+    return 1 if recovered.lost else 0
+
+
 def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     import uvicorn
 
@@ -192,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ask(settings, args.question, args.top_k, args.json)
         if args.command == "eval":
             return _eval(settings, args)
+        if args.command == "recover":
+            return _recover(settings, args.source)
         return _serve(settings, args.host, args.port)
     except RagError as exc:
         print(f"rag: error: {exc}", file=sys.stderr)

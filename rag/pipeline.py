@@ -81,8 +81,10 @@ class Pipeline:
             self.retriever.refresh(force=True)
         return report
 
-    def ingest_articles(self, articles: list[Article], sync_files: set[str] | None = None) -> IngestReport:
-        report = self.indexer.ingest(articles, sync_files=sync_files)
+    def ingest_articles(
+        self, articles: list[Article], sync_files: set[str] | None = None, progress: Progress | None = None
+    ) -> IngestReport:
+        report = self.indexer.ingest(articles, progress=progress, sync_files=sync_files)
         if report.changed:
             self.retriever.refresh(force=True)
         return report

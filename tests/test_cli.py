@@ -27,6 +27,29 @@ def test_ingest_then_ask_prints_the_answer_and_numbered_sources(
     assert json.loads(capsys.readouterr().out)["answerable"] is False
 
 
+def test_recover_rebuilds_an_index_whose_vector_files_are_ruined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEEDS / "002_353d98a7930780b3.txt", corpus)
+    broken = tmp_path / "broken"
+    monkeypatch.setenv("RAG_DATA_DIR", str(broken))
+    assert main(["ingest", str(corpus)]) == 0
+    for segment in (broken / "chroma").iterdir():
+        if segment.is_dir():  # Chroma's HNSW files, where chromadb 1.5's native crashes leave their damage
+            for part in segment.iterdir():
+                part.write_bytes(b"\xff" * part.stat().st_size)
+    capsys.readouterr()
+    assert main(["recover", str(broken)]) == 2  # not into the database it reads
+    assert "RAG_DATA_DIR to a new folder" in capsys.readouterr().err
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "fresh"))
+    assert main(["recover", str(broken)]) == 0
+    assert "read 1 articles" in capsys.readouterr().out
+    assert main(["ask", "How much gas would the Power of Siberia 2 pipeline deliver each year?"]) == 0
+    assert "50 billion cubic metres" in capsys.readouterr().out
+
+
 def test_cli_reports_bad_paths_and_settings_without_a_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -43,5 +66,5 @@ def test_help_lists_the_commands_the_readme_documents(capsys: pytest.CaptureFixt
         main(["--help"])
     out = capsys.readouterr().out
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    for command in ("ingest", "ask", "serve", "eval"):
+    for command in ("ingest", "ask", "serve", "eval", "recover"):
         assert command in out and f"rag {command}" in readme
