@@ -13,13 +13,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
 from rag.models import Article
-from rag.storage import decode_spans
+from rag.storage import article_from_row
 
 _DOCUMENT_KEY = "chroma:document"
 
@@ -31,7 +30,7 @@ class RecoveryError(RagError):
 @dataclass
 class Recovered:
     """What a database gave back: the articles; the ids of records that did not rebuild exactly (kept,
-    their text is what it is); the ids of records without text (lost)."""
+    their text is what it is); the ids of records without text or with unreadable values (lost)."""
 
     articles: list[Article] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
@@ -85,28 +84,6 @@ def _rows(conn: sqlite3.Connection, collection: str) -> Iterator[tuple[str, dict
         yield current, meta
 
 
-def _day(value: object) -> date | None:
-    try:
-        return date.fromisoformat(value) if isinstance(value, str) and value else None
-    except ValueError:
-        return None
-
-
-def _article(article_id: str, meta: dict[str, Any]) -> Article:
-    return Article(
-        id=article_id,
-        title=str(meta.get("title", "")),
-        text=str(meta.get(_DOCUMENT_KEY, "")),
-        body=decode_spans(str(meta.get("body", ""))),
-        source=str(meta.get("source", "")),
-        source_file=meta.get("source_file"),
-        source_start=int(meta.get("source_start", 0)),
-        source_end=int(meta.get("source_end", 0)),
-        published_at=_day(meta.get("published_at")),
-        url=meta.get("url"),
-    )
-
-
 def read_articles(path: Path, collection: str) -> Recovered:
     """Every article record of index `collection` in the database at `path`, rebuilt from its rows.
 
@@ -117,10 +94,14 @@ def read_articles(path: Path, collection: str) -> Recovered:
     conn = _connect(db)
     try:
         for article_id, meta in _rows(conn, f"{collection}-articles"):
-            if not meta.get(_DOCUMENT_KEY):
+            text = meta.get(_DOCUMENT_KEY)
+            try:
+                if not isinstance(text, str) or not text:
+                    raise ValueError("no text")
+                article = article_from_row(article_id, meta, text)
+            except ValueError:
                 recovered.lost.append(article_id)
                 continue
-            article = _article(article_id, meta)
             if article.content_hash != meta.get("content_hash"):
                 recovered.changed.append(article_id)
             recovered.articles.append(article)

@@ -179,6 +179,23 @@ def _article_metadata(article: Article, chunk_count: int) -> dict[str, Any]:
     return meta
 
 
+def article_from_row(article_id: str, meta: dict[str, Any], text: str) -> Article:
+    """The article an articles-collection row was written from: `_article_metadata` read backwards
+    (keys it lacks read as empty). Raises ValueError for a value of the wrong form."""
+    return Article(
+        id=article_id,
+        title=str(meta.get("title", "")),
+        text=text,
+        body=decode_spans(str(meta.get("body", ""))),
+        source=str(meta.get("source", "")),
+        source_file=meta.get("source_file"),
+        source_start=int(meta.get("source_start", 0)),
+        source_end=int(meta.get("source_end", 0)),
+        published_at=_date_or_none(meta.get("published_at")),
+        url=meta.get("url"),
+    )
+
+
 def _record_from_row(article_id: str, meta: dict[str, Any], text: str | None = None) -> ArticleRecord:
     return ArticleRecord(
         id=article_id,

@@ -70,6 +70,11 @@ def test_rows_that_do_not_rebuild_their_version_are_reported(tmp_path: Path) -> 
     recovered = read_articles(copy, settings.collection)
     assert [a.id for a in recovered.articles] == ["a1"] and recovered.articles[0].title == "Edited"
     assert recovered.changed == ["a1"] and recovered.lost == ["a2"]
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE embedding_metadata SET string_value = 'soon' WHERE id = ? AND key = 'published_at'", (ids["a1"],)
+        )
+    assert read_articles(copy, settings.collection).lost == ["a1", "a2"]
 
 
 def test_a_folder_without_the_database_or_the_index_is_a_clear_error(
