@@ -148,7 +148,7 @@ def _recover(settings: Settings, source: Path) -> int:
             file=sys.stderr,
         )
     for article_id in recovered.lost:
-        print(f"warning: {article_id}: its record holds no text; not recovered", file=sys.stderr)
+        print(f"warning: {article_id}: its record has no text or an unreadable value; not recovered", file=sys.stderr)
     report = build_pipeline(settings).ingest_articles(recovered.articles, progress=_progress)
     print(
         f"{report.articles} articles: {report.added} added, {report.updated} updated, "
