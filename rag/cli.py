@@ -162,10 +162,11 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
 
     from api.logs import log_config
     from api.main import create_app
+    from api.server import uvicorn_config
 
-    uvicorn.run(
-        create_app(settings), host=host or settings.host, port=port or settings.port, log_config=log_config("info")
-    )
+    app = create_app(settings)
+    config = uvicorn_config(app, settings, host or settings.host, port or settings.port, log_config=log_config("info"))
+    uvicorn.Server(config).run()
     return 0
 
 

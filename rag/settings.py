@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(
         30.0, gt=0, le=3600, description="A request body that stops arriving for this long gets a 408."
     )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, le=3600, description="A request line and headers not complete within this long get a 408."
+    )
+    max_header_bytes: int = Field(64 * 1024, ge=1024, description="Largest request line and headers (else 431).")
     max_upload_bytes: int = Field(10 << 20, ge=1024, description="Largest uploaded corpus file.")
     max_batch_articles: int = Field(100, ge=1, le=10000)
     max_article_chars: int = Field(500_000, ge=100)

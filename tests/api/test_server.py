@@ -1,0 +1,95 @@
+"""`rag serve` itself (a separate process, raw sockets): request heads that are too slow or too large."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from bench.service import running_service
+from tests.conftest import SEEDS
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, tuple[str, int]]]:
+    env = {
+        "RAG_DATA_DIR": str(tmp_path_factory.mktemp("served")),
+        "RAG_SEEDS_DIR": str(SEEDS),
+        "RAG_HEADER_TIMEOUT_SECONDS": "0.5",
+        "RAG_MAX_HEADER_BYTES": "4096",
+    }
+    with running_service(env, timeout=180) as (url, _):
+        parts = urlsplit(url)
+        yield url, (parts.hostname or "", parts.port or 0)
+
+
+def _exchange(address: tuple[str, int], pieces: list[bytes], pause: float = 0.0) -> tuple[bytes, float]:
+    """Send `pieces` `pause` seconds apart, then read until the server closes; (reply, seconds taken)."""
+    started = time.monotonic()
+    with socket.create_connection(address, timeout=10) as conn:
+        for piece in pieces:
+            time.sleep(pause)
+            try:
+                conn.sendall(piece)
+            except OSError:  # the server has answered and closed
+                break
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    return reply, time.monotonic() - started
+
+
+def _problem(reply: bytes) -> dict:
+    return json.loads(reply.partition(b"\r\n\r\n")[2])
+
+
+def test_a_connection_that_sends_nothing_is_closed(served: tuple[str, tuple[str, int]]) -> None:
+    reply, seconds = _exchange(served[1], [])
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+    assert seconds < 5
+
+
+def test_headers_that_trickle_in_get_a_408(served: tuple[str, tuple[str, int]]) -> None:
+    lines = [b"GET /health HTTP/1.1\r\n", *(f"X-Slow-{i}: {i}\r\n".encode() for i in range(20)), b"\r\n"]
+    reply, seconds = _exchange(served[1], lines, pause=0.1)
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+    assert "did not arrive within 0.5 seconds" in _problem(reply)["detail"]
+    assert seconds < 1.5  # cut off at the limit, not after the 2 s the whole head would have taken
+
+
+def test_a_header_over_the_limit_gets_a_431_and_the_service_carries_on(served: tuple[str, tuple[str, int]]) -> None:
+    url, address = served
+    reply, _ = _exchange(address, [b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"])
+    assert reply.startswith(b"HTTP/1.1 431"), reply[:200]
+    problem = _problem(reply)
+    assert problem["status"] == 431 and "larger than 4096 bytes" in problem["detail"]
+    long_url, _ = _exchange(address, [b"GET /documents/" + b"x" * 8000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"])
+    assert long_url.startswith(b"HTTP/1.1 431")
+    assert httpx.get(f"{url}/health", timeout=10).status_code == 200
+
+
+def test_a_head_in_pieces_within_the_limit_and_keep_alive_are_served(served: tuple[str, tuple[str, int]]) -> None:
+    url, address = served
+    body = json.dumps({"question": "What did Putin say about China's 12-point plan?"}).encode()
+    head = f"POST /query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    with socket.create_connection(address, timeout=10) as conn:
+        for piece in (head[:20].encode(), head[20:].encode(), b"\r\n" + body):
+            conn.sendall(piece)
+            time.sleep(0.15)
+        first = conn.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200"), first[:200]
+    with httpx.Client(base_url=url, timeout=10) as client:  # one connection, several requests
+        for _ in range(3):
+            assert client.post("/query", content=body, headers={"Content-Type": "application/json"}).status_code == 200
+            time.sleep(0.2)
+
+
+def test_the_readme_documents_the_limits() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert "RAG_HEADER_TIMEOUT_SECONDS" in readme and "RAG_MAX_HEADER_BYTES" in readme
