@@ -7,6 +7,8 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import Scope
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -30,6 +32,16 @@ def page() -> FileResponse:
     return FileResponse(WEB_DIR / "index.html", media_type="text/html", headers=SECURITY_HEADERS)
 
 
+class _PageFiles(StaticFiles):
+    """The page's files with the page's headers: /web/index.html is the page too, and must not be a way
+    around its policy (or a frame ancestor's)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+
 def mount(app: FastAPI) -> None:
     """Serve the page's script and stylesheet under /web/."""
-    app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
+    app.mount("/web", _PageFiles(directory=WEB_DIR), name="web")
