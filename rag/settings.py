@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     )
     require_key_for_read: bool = False
     rate_limit_per_minute: int = Field(120, ge=0, description="Requests a minute per API key; 0 = unlimited.")
+    auth_failures_per_minute: int = Field(
+        20, ge=0, description="Wrong API keys a minute per client address before its keys get 429s; 0 = unlimited."
+    )
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest JSON request body.")
     body_timeout_seconds: float = Field(
         30.0, gt=0, le=3600, description="A request body that stops arriving for this long gets a 408."

@@ -328,6 +328,28 @@ def test_reads_can_require_a_key_and_keys_are_rate_limited(tmp_path: Path) -> No
         assert int(limited.headers["retry-after"]) >= 1
 
 
+def test_wrong_keys_are_limited_per_address_and_then_even_the_right_key_waits(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, seeds_dir=tmp_path / "none", api_keys=KEY, auth_failures_per_minute=3)
+    with TestClient(create_app(settings)) as client:
+        wait_ready(client)
+        assert client.get("/documents").status_code == 200  # reads are open: no key, nothing counted
+        assert [client.delete("/documents/x", headers={"X-API-Key": "no"}).status_code for _ in range(4)] == [
+            403,
+            403,
+            403,
+            429,
+        ]
+        refused = client.delete("/documents/x", headers=AUTH)
+        assert refused.status_code == 429 and "wrong API key" in refused.json()["detail"]
+        assert int(refused.headers["retry-after"]) >= 1
+        assert client.delete("/documents/x").status_code == 401  # no key at all is not a guess
+    other = make_settings(tmp_path, seeds_dir=tmp_path / "none", api_keys=KEY, auth_failures_per_minute=0)
+    with TestClient(create_app(other)) as client:
+        wait_ready(client)
+        assert {client.delete("/documents/x", headers={"X-API-Key": "no"}).status_code for _ in range(30)} == {403}
+        assert client.delete("/documents/x", headers=AUTH).status_code == 404
+
+
 @pytest.mark.parametrize(
     "value",
     ["2022-06-13", "2022-06-13T10:00:00Z", "2022-06-13 10:00", " 2022-06-13 ", "2022-06-13xyz", "2024-02-30", "June"],
