@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.schemas import UNION_TAGS, FieldError, Problem
 from rag import errors
@@ -94,11 +95,28 @@ async def _rag_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(status, str(exc) or exc.__class__.__name__, headers=headers)
 
 
-async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. Starlette's 405 names only the first route that
+    matched the path, so GET /documents/{id} spoke for POST /documents/upload."""
+    methods: set[str] = set()
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.routes):
+            methods.add(method)
+    if "GET" in methods:
+        methods.add("HEAD")  # answered by the middleware
+    return sorted(methods)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = getattr(exc, "headers", None)
     if exc.status_code == 400 and detail == "There was an error parsing the body":  # FastAPI's words
         detail = "the request body could not be read as JSON: it is not UTF-8 text, or it is nested too deeply"
-    return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        detail = f"{request.method} is not served here; use {', '.join(allowed)}"
+        headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+    return problem(exc.status_code, detail, headers=headers)
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -92,6 +92,9 @@ class RequestContext:
         started = time.perf_counter()
         status = {"code": 500, "started": False}
         limit = self.body_limit(scope["path"])
+        # HEAD is GET without the body, wherever GET is served (FastAPI routes answer only the methods they list).
+        head = scope["method"] == "HEAD"
+        app_scope = {**scope, "method": "GET"} if head else scope
 
         async def send_wrapper(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -99,6 +102,8 @@ class RequestContext:
                 status["started"] = True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         received = 0
@@ -128,7 +133,7 @@ class RequestContext:
                 status["code"] = code
                 await _send_problem(send, code, title, detail, request_id)
             else:
-                await self.app(scope, receive_wrapper, send_wrapper)
+                await self.app(app_scope, receive_wrapper, send_wrapper)
         except _BodyRefused as exc:
             status["code"] = exc.status_code
             if not status["started"]:
@@ -144,7 +149,7 @@ class RequestContext:
             await _send_problem(send, 500, "Internal Server Error", _INTERNAL, request_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = getattr(app_scope.get("route"), "path", None) or "unmatched"
             self.metrics.observe(scope["method"], route, status["code"], elapsed)
             log.info(
                 "%s %s %s",

@@ -12,7 +12,6 @@ from rag.errors import RagError
 router = APIRouter(tags=["health"])
 
 
-@router.head("/health", include_in_schema=False)  # load balancers and uptime checkers probe with HEAD
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
 def health(request: Request) -> JSONResponse:
     state = request.app.state

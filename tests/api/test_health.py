@@ -16,12 +16,6 @@ def test_health_is_ready_once_the_index_is_loaded(client: TestClient) -> None:
     assert body["chunks"] > 7
 
 
-def test_health_answers_head_with_the_same_status_and_no_body(client: TestClient) -> None:
-    response = client.head("/health")
-    assert response.status_code == 200 and response.content == b""
-    assert response.headers["content-type"] == "application/json"
-
-
 def test_openapi_docs_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()

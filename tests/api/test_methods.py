@@ -1,0 +1,50 @@
+"""HEAD wherever GET is served, and a 405 that names every method the path serves."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/health",
+        "/documents",
+        "/documents/002_353d98a7930780b3-1",
+        "/documents/nope",
+        "/metrics",
+        "/v1/models",
+        "/web/app.js",
+        "/openapi.json",
+    ],
+)
+def test_head_is_get_without_the_body(client: TestClient, path: str) -> None:
+    got, head = client.get(path), client.head(path)
+    assert head.status_code == got.status_code and head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+    if "content-length" in got.headers and path != "/metrics":  # metrics count the GET itself
+        assert head.headers["content-length"] == got.headers["content-length"]
+    assert head.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/documents/upload", "DELETE, GET, HEAD, POST"),  # "upload" is also an article id
+        ("PUT", "/documents/some-id", "DELETE, GET, HEAD"),
+        ("PATCH", "/query", "POST"),
+        ("DELETE", "/health", "GET, HEAD"),
+        ("POST", "/documents", "GET, HEAD, POST"),
+    ],
+)
+def test_a_wrong_method_is_told_every_method_the_path_serves(
+    client: TestClient, method: str, path: str, allowed: str
+) -> None:
+    response = client.request(method, path)
+    assert response.status_code == 405 if method != "POST" else response.status_code in (401, 403)
+    if response.status_code == 405:
+        assert response.headers["allow"] == allowed
+        assert response.headers["content-type"] == "application/problem+json"
+        assert allowed in response.json()["detail"]
