@@ -113,6 +113,9 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     headers = getattr(exc, "headers", None)
     if exc.status_code == 400 and detail == "There was an error parsing the body":  # FastAPI's words
         detail = "the request body could not be read as JSON: it is not UTF-8 text, or it is nested too deeply"
+    path = request.url.path
+    if exc.status_code == 404 and "route" not in request.scope and path.endswith("/") and path != "/":
+        detail = f"nothing is served at {path[:200]}; the path without the trailing slash may be what you want"
     if exc.status_code == 405 and (allowed := _allowed_methods(request)):
         detail = f"{request.method} is not served here; use {', '.join(allowed)}"
         headers = {**(headers or {}), "Allow": ", ".join(allowed)}

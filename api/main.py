@@ -69,6 +69,9 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         version=__version__,
         description="Questions over news articles, answered with cited source passages.",
         lifespan=lifespan,
+        # No 307 to the slash-less path: its Location is built from the client's Host header, and behind a
+        # TLS proxy it points at http://; a 404 that names the right path instead (api/errors.py).
+        redirect_slashes=False,
     )
     errors.install(app)
     install_openapi(app)

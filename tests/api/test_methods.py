@@ -48,3 +48,10 @@ def test_a_wrong_method_is_told_every_method_the_path_serves(
         assert response.headers["allow"] == allowed
         assert response.headers["content-type"] == "application/problem+json"
         assert allowed in response.json()["detail"]
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/documents/"), ("POST", "/query/"), ("GET", "/health/")])
+def test_a_trailing_slash_is_a_404_that_says_so_not_a_redirect(client: TestClient, method: str, path: str) -> None:
+    response = client.request(method, path, headers={"Host": "evil.example"}, follow_redirects=False)
+    assert response.status_code == 404 and "location" not in response.headers
+    assert "without the trailing slash" in response.json()["detail"]
