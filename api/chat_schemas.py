@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.schemas import MAX_QUESTION_CHARS, MAX_TURN_CHARS, MAX_TURNS, CitationOut
+from api.schemas import MAX_QUESTION_CHARS, MAX_TURN_CHARS, MAX_TURNS, CitationOut, usable_question
 from rag.conversation import Turn
 
 MODEL_ID = "newsrag"
@@ -19,6 +19,9 @@ MODEL_ID = "newsrag"
 
 class Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+
+_TEXT_PARTS = ("text", "input_text")  # Chat Completions' name, and the Responses API's
 
 
 class ContentPart(Lenient):
@@ -30,7 +33,7 @@ class ContentPart(Lenient):
 
     @model_validator(mode="after")
     def _text_part_has_text(self) -> ContentPart:
-        if self.type == "text" and self.text is None:
+        if self.type in _TEXT_PARTS and self.text is None:
             raise ValueError("a text part needs its text")
         return self
 
@@ -39,7 +42,10 @@ MessageText = Annotated[str, Field(max_length=MAX_TURN_CHARS)]
 
 
 class ChatMessage(Lenient):
-    role: Literal["system", "developer", "user", "assistant"]
+    """One turn. Tool and function turns (a front-end's own tool calls) are accepted and, like system
+    turns, do not steer retrieval."""
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: (
         Annotated[str, Field(max_length=MAX_TURN_CHARS)] | Annotated[list[ContentPart], Field(max_length=50)] | None
     ) = None
@@ -48,7 +54,7 @@ class ChatMessage(Lenient):
     @property
     def text(self) -> str:
         if isinstance(self.content, list):
-            return "\n".join(part.text for part in self.content if part.type == "text" and part.text)
+            return "\n".join(part.text for part in self.content if part.type in _TEXT_PARTS and part.text)
         return self.content or ""
 
 
@@ -61,7 +67,7 @@ class ChatRequest(Lenient):
 
     model: str = Field(MODEL_ID, max_length=200, description=f"Any value; the service is one model, '{MODEL_ID}'.")
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=MAX_TURNS)
-    stream: bool = False
+    stream: bool | None = Field(False, description="null is false, as in OpenAI's API.")
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
@@ -81,9 +87,9 @@ class ChatRequest(Lenient):
         if not users:
             raise ValueError("messages: must contain a user message")
         last = users[-1]
-        question = " ".join(self.messages[last].text.split())
-        if not question:
-            raise ValueError(f"messages.{last}.content: the last user message must not be empty")
+        if isinstance(self.messages[last].content, list) and not self.messages[last].text:
+            raise ValueError(f"messages.{last}.content: the last user message has no text part (type 'text')")
+        question = usable_question(self.messages[last].text, f"messages.{last}.content: the last user message")
         if len(question) > MAX_QUESTION_CHARS:
             raise ValueError(f"messages.{last}.content: a question must be at most {MAX_QUESTION_CHARS} characters")
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
@@ -42,13 +43,28 @@ def problem(
     )
 
 
+# pydantic names the member of a union that failed ("constrained-str", "list[function-after[...]]"):
+# its own words, not a field a person sent.
+_UNION_MEMBER = re.compile(r"^(constrained-\w+|function-\w+\[.*\]|\w+\[.*\]|str|int|float|bool|none)$")
+_FIELD_FIRST = re.compile(r"^([\w.]+): (.+)$", re.DOTALL)
+
+
 def _field_name(loc: tuple[object, ...]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:]
     if parts and parts[0] in UNION_TAGS:
         parts = parts[1:]
-    return ".".join(parts) or "body"
+    return ".".join(p for p in parts if not _UNION_MEMBER.match(p)) or "body"
+
+
+def _field_error(err: dict[str, object]) -> FieldError:
+    if err.get("type") == "json_invalid":
+        return FieldError(field="body", message=_message(err))
+    field, message = _field_name(tuple(err.get("loc", ()))), _message(err)  # type: ignore[arg-type]
+    if field == "body" and (named := _FIELD_FIRST.match(message)):  # a model check that names its field
+        field, message = named.group(1), named.group(2)
+    return FieldError(field=field, message=message)
 
 
 def _message(err: dict[str, object]) -> str:
@@ -78,13 +94,7 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
     if _not_json(request, exc):
         media = request.headers.get("content-type") or "none"
         return problem(415, f"send the body as JSON with Content-Type: application/json (got {media[:100]})")
-    field_errors = [
-        FieldError(
-            field="body" if e.get("type") == "json_invalid" else _field_name(tuple(e.get("loc", ()))),
-            message=_message(e),
-        )
-        for e in exc.errors()
-    ]
+    field_errors = list({(f.field, f.message): f for f in map(_field_error, exc.errors())}.values())
     detail = "; ".join(f"{e.field}: {e.message}" for e in field_errors) or "invalid request"
     return problem(422, detail, field_errors)
 

@@ -73,6 +73,16 @@ class HistoryTurn(Strict):
         return Turn(self.role, self.content)
 
 
+def usable_question(value: str, name: str) -> str:
+    """`value` with its whitespace collapsed, or ValueError: one rule for /query and the chat endpoint."""
+    value = " ".join(value.split())
+    if not value:
+        raise ValueError(f"{name} must not be empty or only whitespace")
+    if not any(c.isalnum() for c in value):
+        raise ValueError(f"{name} must contain a word (letters or digits)")
+    return value
+
+
 class QueryRequest(Strict):
     question: str = Field(
         ...,
@@ -95,12 +105,7 @@ class QueryRequest(Strict):
     @field_validator("question")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        value = " ".join(value.split())
-        if not value:
-            raise ValueError("question must not be empty or only whitespace")
-        if not any(c.isalnum() for c in value):
-            raise ValueError("question must contain a word (letters or digits)")
-        return value
+        return usable_question(value, "question")
 
 
 class CitationOut(BaseModel):

@@ -104,7 +104,9 @@ def test_content_parts_and_extra_openai_fields_are_accepted(client: TestClient) 
         ([{"role": "user", "content": "x" * 1001}], "messages.0.content"),
         ([{"role": "assistant", "content": "x" * 9000}, {"role": "user", "content": "ok?"}], "messages.0.content"),
         ([{"role": "user", "content": "hi"}] * 51, "messages"),
-        ([{"role": "user", "content": [IMAGE_PART]}], "must not be empty"),
+        ([{"role": "user", "content": [IMAGE_PART]}], "messages.0.content: the last user message has no text part"),
+        ([{"role": "user", "content": "???"}], "messages.0.content: the last user message must contain a word"),
+        ([{"role": "user", "content": 5}], "messages.0.content: Input should be a valid string"),
         ([{"role": "user", "content": [{"type": "text"}]}], "a text part needs its text"),
     ],
 )
@@ -115,6 +117,26 @@ def test_invalid_conversations_get_a_422_problem_naming_the_field(
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert field in response.json()["detail"]
+
+
+def test_tool_turns_null_stream_and_input_text_parts_are_accepted(client: TestClient) -> None:
+    messages = [
+        {"role": "user", "content": "What did Xi say?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function"}]},
+        {"role": "tool", "content": "search results", "tool_call_id": "c1"},
+        {"role": "user", "content": [{"type": "input_text", "text": PUTIN}]},
+    ]
+    response = client.post("/v1/chat/completions", json={"model": "newsrag", "messages": messages, "stream": None})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["rewritten_question"] == PUTIN and body["choices"][0]["message"]["citations"]
+
+
+def test_a_wrong_content_type_gets_one_plain_message_per_field(client: TestClient) -> None:
+    response = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": 5}]})
+    errors = response.json()["errors"]
+    assert {e["field"] for e in errors} == {"messages.0.content"}
+    assert not any(mark in response.json()["detail"] for mark in ("constrained-str", "function-after", "list["))
 
 
 @pytest.mark.parametrize(("name", "value"), [("temperature", "hot"), ("stream", [1]), ("max_tokens", "many")])
