@@ -69,13 +69,13 @@ class ChatRequest(Lenient):
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=MAX_TURNS)
     stream: bool | None = Field(False, description="null is false, as in OpenAI's API.")
     stream_options: StreamOptions | None = None
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
+    temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
+    top_p: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     n: int | None = Field(None, ge=1, le=1, description="Only one choice is produced.")
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
+    presence_penalty: float | None = Field(None, allow_inf_nan=False)
+    frequency_penalty: float | None = Field(None, allow_inf_nan=False)
     seed: int | None = None
     stop: str | list[str] | None = None
     user: str | None = Field(None, max_length=500)

@@ -122,7 +122,10 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     headers = getattr(exc, "headers", None)
     if exc.status_code == 400 and detail == "There was an error parsing the body":  # FastAPI's words
-        detail = "the request body could not be read as JSON: it is not UTF-8 text, or it is nested too deeply"
+        detail = (
+            "the request body could not be read as JSON: it is not UTF-8 text, it is nested too deeply, "
+            "or it holds a number too long to read"
+        )
     path = request.url.path
     if exc.status_code == 404 and "route" not in request.scope and path.endswith("/") and path != "/":
         detail = f"nothing is served at {path[:200]}; the path without the trailing slash may be what you want"

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AliasChoices,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -19,7 +20,7 @@ from pydantic import (
 
 from rag.conversation import Turn
 from rag.indexing import IngestReport
-from rag.loading import timestamp_day
+from rag.loading import iso_day
 from rag.models import Answer, ArticleRecord, Citation, Filters, Flag, ScoredChunk
 
 MAX_QUESTION_CHARS = 1000  # RAG_MAX_QUESTION_CHARS may lower it
@@ -28,6 +29,18 @@ MAX_TURNS = 50  # messages of a conversation accepted with one question
 MAX_TURN_CHARS = 8000  # a previous answer (with its sources list) may be longer than a question
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _day(value: object) -> object:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a date written YYYY-MM-DD")  # pydantic would take 0 as 1970-01-01
+    return iso_day(value)
+
+
+# A date as every input writes it: YYYY-MM-DD, or a timestamp of that day (rag.loading.iso_day).
+Day = Annotated[date, BeforeValidator(_day)]
 
 
 class Strict(BaseModel):
@@ -39,10 +52,10 @@ class QueryFilters(Strict):
 
     sources: list[ShortText] = Field(default_factory=list, max_length=50)
     article_ids: list[ShortText] = Field(default_factory=list, max_length=200)
-    date_from: date | None = None
-    date_to: date | None = None
-    prefer_from: date | None = Field(None, description="Soft range: passages published from this day rank higher.")
-    prefer_to: date | None = Field(None, description="Soft range: passages published up to this day rank higher.")
+    date_from: Day | None = None
+    date_to: Day | None = None
+    prefer_from: Day | None = Field(None, description="Soft range: passages published from this day rank higher.")
+    prefer_to: Day | None = Field(None, description="Soft range: passages published up to this day rank higher.")
 
     @model_validator(mode="after")
     def _range(self) -> QueryFilters:
@@ -278,7 +291,7 @@ class ArticleIn(Strict):
     title: str = Field(..., min_length=1, max_length=500)
     body: str = Field(..., min_length=1, max_length=2_000_000)
     source: str = Field("api", min_length=1, max_length=200)
-    published_at: date | None = None
+    published_at: Day | None = None
     url: str | None = Field(None, max_length=2000, pattern=r"^https?://\S+$")
 
     @field_validator("title", "body", "source")
@@ -311,11 +324,6 @@ class JsonlArticleIn(ArticleIn):
 
     body: str = Field(..., min_length=1, max_length=2_000_000, validation_alias=AliasChoices("body", "text"))
     source: str | None = Field(None, min_length=1, max_length=200)
-
-    @field_validator("published_at", mode="before")
-    @classmethod
-    def _date_of_timestamp(cls, value: object) -> object:
-        return timestamp_day(value) if isinstance(value, str) else value
 
 
 def _document_kind(value: object) -> str:

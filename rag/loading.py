@@ -252,23 +252,31 @@ def article_from_body(
     )
 
 
-def timestamp_day(value: str) -> str:
-    """The day of a timestamp ('2022-06-13T10:00:00Z', '2022-06-13 10:00'), else `value` as it is.
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-    One rule for the CLI's corpus reader and the API's upload, so a file is accepted by both or by neither.
+
+def iso_day(value: str) -> date:
+    """A day written YYYY-MM-DD, or the day of a timestamp ('2022-06-13T10:00:00Z', '2022-06-13 10:00').
+
+    One rule for the CLI's corpus reader and every date the API takes, so a file is accepted by both
+    or by neither. Raises ValueError for anything else ('20220613', '2024-02-30', 'June').
     """
     value = value.strip()
-    if len(value) > 10 and value[10] in "T ":
-        return value[:10]
-    return value
+    day = value[:10] if len(value) > 10 and value[10] in "T " else value
+    if not _ISO_DAY.match(day):
+        raise ValueError(f"{value[:40]!r} is not a date written YYYY-MM-DD")
+    try:
+        return date.fromisoformat(day)
+    except ValueError:
+        raise ValueError(f"{value[:40]!r} is not a date written YYYY-MM-DD") from None
 
 
 def parse_date(value: object) -> date | None:
-    """Dates as JSONL corpora write them: '2022-06-13', a timestamp of that day, or nothing."""
+    """Dates as JSONL corpora write them (see `iso_day`); None for nothing or anything else."""
     if not value or not isinstance(value, str):
         return None
     try:
-        return date.fromisoformat(timestamp_day(value))
+        return iso_day(value)
     except ValueError:
         return None
 

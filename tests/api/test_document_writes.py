@@ -352,7 +352,17 @@ def test_wrong_keys_are_limited_per_address_and_then_even_the_right_key_waits(tm
 
 @pytest.mark.parametrize(
     "value",
-    ["2022-06-13", "2022-06-13T10:00:00Z", "2022-06-13 10:00", " 2022-06-13 ", "2022-06-13xyz", "2024-02-30", "June"],
+    [
+        "2022-06-13",
+        "2022-06-13T10:00:00Z",
+        "2022-06-13 10:00",
+        " 2022-06-13 ",
+        "2022-06-13xyz",
+        "2024-02-30",
+        "June",
+        "20220613",
+        "2022-06-13T23:30:00-05:00",
+    ],
 )
 def test_an_upload_and_the_cli_take_the_same_dates(value: str) -> None:
     row = {"id": "d1", "title": "T", "body": "A body.", "published_at": value}

@@ -132,6 +132,12 @@ def test_tool_turns_null_stream_and_input_text_parts_are_accepted(client: TestCl
     assert body["rewritten_question"] == PUTIN and body["choices"][0]["message"]["citations"]
 
 
+def test_a_temperature_that_is_not_a_number_is_named(client: TestClient) -> None:
+    raw = '{"messages": [{"role": "user", "content": "What did Putin say?"}], "temperature": NaN}'
+    response = client.post("/v1/chat/completions", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422 and "temperature: Input should be a finite number" in response.json()["detail"]
+
+
 def test_a_wrong_content_type_gets_one_plain_message_per_field(client: TestClient) -> None:
     response = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": 5}]})
     errors = response.json()["errors"]

@@ -56,6 +56,10 @@ BAD_BODIES = [
     ({"question": "ok", "filters": {"date_from": "yesterday"}}, "filters.date_from"),
     ({"question": "ok", "filters": {"prefer_from": "2023-02-01", "prefer_to": "2023-01-01"}}, "filters"),
     ({"question": "ok", "filters": {"prefer_to": "next week"}}, "filters.prefer_to"),
+    ({"question": "ok", "filters": {"date_from": 0}}, "filters.date_from: must be a date written YYYY-MM-DD"),
+    ({"question": "ok", "filters": {"date_to": 1679270400}}, "filters.date_to: must be a date written YYYY-MM-DD"),
+    ({"question": "ok", "filters": {"date_from": "1679270400"}}, "is not a date written YYYY-MM-DD"),
+    ({"question": "ok", "filters": {"date_from": "20230320"}}, "'20230320' is not a date written YYYY-MM-DD"),
     ({"question": "ok", "filters": {"sources": "a.txt"}}, "filters.sources"),
     ({"question": "ok", "filters": {"unknown": 1}}, "filters.unknown"),
 ]
@@ -68,6 +72,17 @@ def test_bad_input_gets_a_422_problem_naming_the_field(client: TestClient, body:
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
     assert problem["status"] == 422 and field in problem["detail"]
+
+
+def test_a_timestamp_filter_counts_as_its_day(client: TestClient) -> None:
+    body = {"question": "What did Putin say?", "filters": {"date_from": "2023-03-21T23:30:00-05:00"}}
+    assert client.post("/query", json=body).status_code == 200
+
+
+def test_a_number_too_long_to_read_is_named(client: TestClient) -> None:
+    raw = b'{"question": "ok", "top_k": ' + b"9" * 5000 + b"}"
+    response = client.post("/query", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 400 and "number too long" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(
