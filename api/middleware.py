@@ -69,6 +69,18 @@ async def _send_problem(send: Callable[..., Any], status: int, title: str, detai
     await send({"type": "http.response.body", "body": body})
 
 
+def _route_label(scope: Scope) -> str:
+    """The metrics and log label of a request: its route's template, so that the label set stays small."""
+    route = getattr(scope.get("route"), "path", None)  # FastAPI's routes
+    if route:
+        return str(route)
+    if scope.get("root_path"):  # a mount (the page's files): any path below it is one label
+        return str(scope["root_path"])
+    if scope.get("endpoint") is not None:  # Starlette's own routes (the docs): fixed paths
+        return str(scope["path"])
+    return "unmatched"
+
+
 class RequestContext:
     """Gives every response an X-Request-ID, logs one JSON line per request, counts it, refuses
     bodies over the limit (413) before the app reads them, and gives up on a body that stops
@@ -149,7 +161,7 @@ class RequestContext:
             await _send_problem(send, 500, "Internal Server Error", _INTERNAL, request_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = getattr(app_scope.get("route"), "path", None) or "unmatched"
+            route = _route_label(app_scope)
             self.metrics.observe(scope["method"], route, status["code"], elapsed)
             log.info(
                 "%s %s %s",

@@ -55,3 +55,12 @@ def test_a_trailing_slash_is_a_404_that_says_so_not_a_redirect(client: TestClien
     response = client.request(method, path, headers={"Host": "evil.example"}, follow_redirects=False)
     assert response.status_code == 404 and "location" not in response.headers
     assert "without the trailing slash" in response.json()["detail"]
+
+
+def test_metrics_label_the_page_files_and_docs_by_route_and_keep_unknown_paths_apart(client: TestClient) -> None:
+    for path in ("/docs", "/openapi.json", "/web/app.js", f"/web/missing-{id(client)}.js", f"/nope-{id(client)}"):
+        client.get(path)
+    lines = [line for line in client.get("/metrics").text.splitlines() if line.startswith("newsrag_requests_total")]
+    labels = {line.split('route="')[1].split('"')[0] for line in lines}
+    assert {"/docs", "/openapi.json", "/web", "unmatched"} <= labels
+    assert not any(label.startswith(("/web/", "/nope")) for label in labels)
