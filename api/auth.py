@@ -1,9 +1,7 @@
 """API keys and per-key rate limits.
 
 Writes need a key from RAG_API_KEYS; with none configured, writes are disabled rather than open.
-Keys are compared in constant time. Each key has a token bucket of RAG_RATE_LIMIT_PER_MINUTE, and
-each client address one of RAG_AUTH_FAILURES_PER_MINUTE wrong keys: once it is spent, every key
-from that address waits (a right key too, or its success would tell a guesser that it is right).
+Keys are compared in constant time. Each key has a token bucket of RAG_RATE_LIMIT_PER_MINUTE.
 """
 
 from __future__ import annotations
@@ -20,15 +18,14 @@ from fastapi import HTTPException, Request
 class RateLimiter:
     """Token buckets by key: `per_minute` requests a minute, bursts up to the same number."""
 
-    def __init__(self, per_minute: int, max_buckets: int = 100_000) -> None:
+    def __init__(self, per_minute: int) -> None:
         self._rate = per_minute / 60.0
         self._capacity = float(per_minute)
         self._buckets: dict[str, tuple[float, float]] = {}
-        self._max_buckets = max_buckets
         self._lock = threading.Lock()
 
-    def retry_after(self, key: str, spend: bool = True) -> float:
-        """0 when the request may proceed (and, with `spend`, is counted); else seconds until it may."""
+    def retry_after(self, key: str) -> float:
+        """0 when the request may proceed (and is counted); else seconds until it may."""
         if self._capacity <= 0:
             return 0.0
         now = time.monotonic()
@@ -36,31 +33,19 @@ class RateLimiter:
             tokens, stamp = self._buckets.get(key, (self._capacity, now))
             tokens = min(self._capacity, tokens + (now - stamp) * self._rate)
             if tokens >= 1.0:
-                if spend:
-                    self._store(key, tokens - 1.0, now)
+                self._buckets[key] = (tokens - 1.0, now)
                 return 0.0
-            self._store(key, tokens, now)
+            self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / self._rate
-
-    def _store(self, key: str, tokens: float, now: float) -> None:
-        if key not in self._buckets and len(self._buckets) >= self._max_buckets:
-            # Buckets keyed by client address are many: drop those that have refilled (they equal no entry).
-            full = [k for k, (t, at) in self._buckets.items() if t + (now - at) * self._rate >= self._capacity]
-            for k in full:
-                del self._buckets[k]
-        self._buckets[key] = (tokens, now)
 
 
 class KeyGuard:
     """Decides whether a request may read or write, by the key it presents."""
 
-    def __init__(
-        self, keys: tuple[str, ...], require_key_for_read: bool, per_minute: int, failures_per_minute: int = 20
-    ) -> None:
+    def __init__(self, keys: tuple[str, ...], require_key_for_read: bool, per_minute: int) -> None:
         self._digests = [hashlib.sha256(k.encode()).digest() for k in keys]
         self._require_for_read = require_key_for_read
         self._limiter = RateLimiter(per_minute)
-        self._failures = RateLimiter(failures_per_minute)
 
     @staticmethod
     def presented(request: Request) -> str | None:
@@ -89,18 +74,12 @@ class KeyGuard:
                 "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        client = request.client.host if request.client else ""
-        wait = self._failures.retry_after(client, spend=False)
-        if wait > 0:
-            raise _too_many(wait, "too many requests with a wrong API key from this address")
         if not self._matches(key):
-            self._failures.retry_after(client)
             raise HTTPException(403, "the API key is not valid")
         wait = self._limiter.retry_after(hashlib.sha256(key.encode()).hexdigest())
         if wait > 0:
-            raise _too_many(wait, "rate limit exceeded for this key")
-
-
-def _too_many(wait: float, reason: str) -> HTTPException:
-    seconds = str(math.ceil(wait))
-    return HTTPException(429, f"{reason}; retry in {seconds} s", headers={"Retry-After": seconds})
+            raise HTTPException(
+                429,
+                f"rate limit exceeded for this key; retry in {math.ceil(wait)} s",
+                headers={"Retry-After": str(math.ceil(wait))},
+            )

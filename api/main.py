@@ -53,12 +53,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         app.state.pipeline = built
         app.state.ready = threading.Event()
         app.state.startup_error = None
-        app.state.guard = KeyGuard(
-            settings.keys,
-            settings.require_key_for_read,
-            settings.rate_limit_per_minute,
-            settings.auth_failures_per_minute,
-        )
+        app.state.guard = KeyGuard(settings.keys, settings.require_key_for_read, settings.rate_limit_per_minute)
         worker = threading.Thread(target=_warm_up, args=(app, built, settings), name="warm-up", daemon=True)
         worker.start()
         yield

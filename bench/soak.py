@@ -27,7 +27,7 @@ QUESTIONS = [
     "Who won the 2018 World Cup?",
     "What did the White House say about China's position?",
 ]
-KEY = "soak-key"
+KEY = "soak-key-0123456789"
 
 
 async def worker(

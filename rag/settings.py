@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MIN_KEY_CHARS = 16
+
 
 class Settings(BaseSettings):
     """Every knob of the service; components receive values from here through their constructors."""
@@ -85,9 +87,6 @@ class Settings(BaseSettings):
     )
     require_key_for_read: bool = False
     rate_limit_per_minute: int = Field(120, ge=0, description="Requests a minute per API key; 0 = unlimited.")
-    auth_failures_per_minute: int = Field(
-        20, ge=0, description="Wrong API keys a minute per client address before its keys get 429s; 0 = unlimited."
-    )
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest JSON request body.")
     body_timeout_seconds: float = Field(
         30.0, gt=0, le=3600, description="A request body that stops arriving for this long gets a 408."
@@ -112,6 +111,13 @@ class Settings(BaseSettings):
             raise ValueError("RAG_LLM=openai needs OPENAI_API_KEY, or RAG_LLM_BASE_URL for a local server")
         if self.llm_base_url and not self.llm_base_url.startswith(("http://", "https://")):
             raise ValueError("RAG_LLM_BASE_URL must be an http:// or https:// URL")
+        if any(len(key) < MIN_KEY_CHARS for key in self.keys):
+            # Wrong keys are not rate-limited (a lockout by address would lock out everyone behind a shared
+            # one): what keeps a key from being guessed is its length.
+            raise ValueError(
+                f"RAG_API_KEYS: each key must be at least {MIN_KEY_CHARS} characters; make one with "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
+            )
         return self
 
     @property

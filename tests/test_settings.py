@@ -33,3 +33,9 @@ def test_nonsense_llm_settings_are_refused(tmp_path: Path, overrides: dict, mess
 def test_a_local_server_needs_no_key(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, llm="openai", llm_model="gemma", llm_base_url="http://127.0.0.1:8081/v1")
     assert settings.openai_api_key is None
+
+
+def test_short_api_keys_are_refused_with_a_way_to_make_a_good_one(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match=r"at least 16 characters.*token_urlsafe"):
+        make_settings(tmp_path, api_keys="a-long-enough-key-0001, change-me")
+    assert make_settings(tmp_path, api_keys="a-long-enough-key-0001").keys == ("a-long-enough-key-0001",)

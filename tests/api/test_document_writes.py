@@ -33,7 +33,7 @@ def writer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = make_settings(
         tmp_path_factory.mktemp("writes"),
         seeds_dir=corpus,
-        api_keys=f"{KEY},second-key",
+        api_keys=f"{KEY},second-key-0123456789",
         rate_limit_per_minute=1000,
         max_body_bytes=200_000,
         max_upload_bytes=100_000,
@@ -326,28 +326,6 @@ def test_reads_can_require_a_key_and_keys_are_rate_limited(tmp_path: Path) -> No
         assert statuses[:3] == [200, 200, 200] and statuses[3] == 429
         limited = client.get("/documents", headers=AUTH)
         assert int(limited.headers["retry-after"]) >= 1
-
-
-def test_wrong_keys_are_limited_per_address_and_then_even_the_right_key_waits(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, seeds_dir=tmp_path / "none", api_keys=KEY, auth_failures_per_minute=3)
-    with TestClient(create_app(settings)) as client:
-        wait_ready(client)
-        assert client.get("/documents").status_code == 200  # reads are open: no key, nothing counted
-        assert [client.delete("/documents/x", headers={"X-API-Key": "no"}).status_code for _ in range(4)] == [
-            403,
-            403,
-            403,
-            429,
-        ]
-        refused = client.delete("/documents/x", headers=AUTH)
-        assert refused.status_code == 429 and "wrong API key" in refused.json()["detail"]
-        assert int(refused.headers["retry-after"]) >= 1
-        assert client.delete("/documents/x").status_code == 401  # no key at all is not a guess
-    other = make_settings(tmp_path, seeds_dir=tmp_path / "none", api_keys=KEY, auth_failures_per_minute=0)
-    with TestClient(create_app(other)) as client:
-        wait_ready(client)
-        assert {client.delete("/documents/x", headers={"X-API-Key": "no"}).status_code for _ in range(30)} == {403}
-        assert client.delete("/documents/x", headers=AUTH).status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from api.main import create_app
 from bench.service import serving_in_thread
 from tests.conftest import SEEDS, make_settings
 
-KEY = "fuzz-key"
+KEY = "fuzz-key-0123456789"
 
 
 @pytest.fixture(scope="module")
