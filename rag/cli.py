@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -166,7 +167,8 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
 
     app = create_app(settings)
     config = uvicorn_config(app, settings, host or settings.host, port or settings.port, log_config=log_config("info"))
-    uvicorn.Server(config).run()
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run does: Ctrl+C is how a foreground server stops
+        uvicorn.Server(config).run()
     return 0
 
 

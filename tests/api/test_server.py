@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from bench.service import running_service
+from bench.service import free_port, running_service, wait_healthy
 from tests.conftest import SEEDS
 
 
@@ -93,3 +97,14 @@ def test_a_head_in_pieces_within_the_limit_and_keep_alive_are_served(served: tup
 def test_the_readme_documents_the_limits() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert "RAG_HEADER_TIMEOUT_SECONDS" in readme and "RAG_MAX_HEADER_BYTES" in readme
+
+
+def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "RAG_DATA_DIR": str(tmp_path / "data"), "RAG_SEEDS_DIR": str(SEEDS)}
+    argv = [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)]
+    with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as server:
+        wait_healthy(f"http://127.0.0.1:{port}", 180, server)
+        server.send_signal(signal.SIGINT)
+        _, err = server.communicate(timeout=60)
+    assert server.returncode == 0 and "Traceback" not in err, err[-2000:]
