@@ -55,17 +55,14 @@ def _problem_bytes(status: int, title: str, detail: str) -> bytes:
 
 async def _send_problem(send: Callable[..., Any], status: int, title: str, detail: str, request_id: str) -> None:
     body = _problem_bytes(status, title, detail)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", request_id.encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", request_id.encode()),
+    ]
+    if status in (408, 413):  # the body was not read to its end: the connection cannot carry another request
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

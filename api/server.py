@@ -4,7 +4,8 @@ uvicorn closes an idle keep-alive connection after a response, but a connection 
 finishes its first request line and headers stays open for as long as the client likes, and
 with httptools a header may be any size: a few thousand idle sockets, or a header of hundreds of
 megabytes, take the service down without a line in the log. The protocol below gives each
-request head `header_timeout` seconds and `max_header_bytes` bytes; the body's own limits (size,
+request head `header_timeout` seconds and `max_header_bytes` bytes (plus at most one socket read),
+and a body still arriving after its response as long as a head; the body's own limits (size,
 pauses) are the app's middleware's.
 """
 
@@ -26,43 +27,58 @@ _REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large"}
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, refusing a request head that is too slow (408) or too large (431)."""
+    """uvicorn's httptools protocol, refusing a request head that is too slow (408) or too large (431), and
+    closing a connection whose request body still trickles in after the response."""
 
     header_timeout: float = 10.0
     max_header_bytes: int = 64 * 1024
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._head_bytes = 0
         self._refused = False
-        self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(self.header_timeout, self._head_too_slow)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._drain_timer: asyncio.TimerHandle | None = None
+        self._start_head(fresh=False)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        self._stop_drain_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if not self._refused:
-            super().data_received(data)
+        if self._refused:
+            return
+        super().data_received(data)
+        if self._in_head and not self._refused:
+            # httptools holds an unfinished header in its own buffer, out of sight of on_header: count the raw
+            # bytes too, except those of the read the head began in (they may end the request before it).
+            if self._fresh_head:
+                self._fresh_head = False
+            else:
+                self._head_raw += len(data)
+                self._check_head_size(self._head_raw)
 
-    # Parser callbacks: the head is timed from its first byte (or the connection's start) to its end.
+    # Parser callbacks: a head runs from its first byte (or the connection's start) to its end.
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._head_bytes = 0
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+        self._start_head(fresh=True)
 
     def on_url(self, url: bytes) -> None:
-        if self._counted(len(url)):
+        if not self._refused:
+            self._head_bytes += len(url)
+            self._check_head_size(self._head_bytes)
             super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self._counted(len(name) + len(value) + 4):
+        if not self._refused:
+            self._head_bytes += len(name) + len(value) + 4
+            self._check_head_size(self._head_bytes)
             super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         if not self._refused:
+            self._in_head = False
             self._stop_head_timer()
             super().on_headers_complete()
 
@@ -72,34 +88,43 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         if not self._refused:
+            self._stop_drain_timer()
             super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
+            # Answered before its body was read (a 413, a 408, a route that ignores bodies): uvicorn reads the rest
+            # and drops it, and each byte stops its keep-alive timer; the rest gets as long as a head would.
+            self._drain_timer = self.loop.call_later(self.header_timeout, self.transport.close)
 
     # -- refusals -----------------------------------------------------------------------------
 
-    def _counted(self, size: int) -> bool:
-        if self._refused:
-            return False
-        self._head_bytes += size
-        if self._head_bytes > self.max_header_bytes:
+    def _start_head(self, fresh: bool) -> None:
+        self._in_head, self._fresh_head = True, fresh
+        self._head_bytes = self._head_raw = 0
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+
+    def _check_head_size(self, size: int) -> None:
+        if size > self.max_header_bytes:
             self._refuse(431, f"the request line and headers are larger than {self.max_header_bytes} bytes")
-            return False
-        return True
 
     def _head_too_slow(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing() or self._refused:
-            return
-        if self.cycle is not None and not self.cycle.response_complete:
-            return  # a request is being answered; the head being timed never started
         self._refuse(408, f"the request line and headers did not arrive within {self.header_timeout:g} seconds")
 
     def _refuse(self, status: int, detail: str) -> None:
-        """Answer with a problem and close: the rest of the head, if any, is never read."""
+        """Answer with a problem and close: the rest of the head, if any, is never read. Behind a response still
+        under way (the head is a pipelined request's) nothing is written: that response ends, then the connection."""
+        if self._refused or self.transport.is_closing():
+            return
         self._refused = True
         self._stop_head_timer()
-        if self.transport.is_closing():
-            return
         log.warning(detail, extra={"fields": {"event": "refused", "status": status, "client": self.client}})
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False
+            return
         problem = {"type": "about:blank", "title": _REASONS[status], "status": status, "detail": detail}
         body = json.dumps(problem).encode()
         head = (
@@ -114,6 +139,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if timer is not None:
             timer.cancel()
             self._head_timer = None
+
+    def _stop_drain_timer(self) -> None:
+        timer = getattr(self, "_drain_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._drain_timer = None
 
 
 def guarded_protocol(header_timeout: float, max_header_bytes: int) -> type[GuardedHttpProtocol]:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import uvicorn
 
+from api.server import guarded_protocol
 from bench.service import free_port, running_service, wait_healthy
 from tests.conftest import SEEDS
 
@@ -108,3 +112,59 @@ def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:
         server.send_signal(signal.SIGINT)
         _, err = server.communicate(timeout=60)
     assert server.returncode == 0 and "Traceback" not in err, err[-2000:]
+
+
+async def _tiny_app(scope: dict, receive: Callable, send: Callable) -> None:
+    """/slow streams three ticks 0.4 s apart; anything else answers at once without reading the body."""
+    if scope["type"] != "http":
+        return
+    start = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+    await send(start)
+    if scope["path"] == "/slow":
+        for tick in range(3):
+            await asyncio.sleep(0.4)
+            await send({"type": "http.response.body", "body": f"tick {tick}\n".encode(), "more_body": True})
+    await send({"type": "http.response.body", "body": b"done\n"})
+
+
+@pytest.fixture(scope="module")
+def guarded() -> Iterator[tuple[str, int]]:
+    """The protocol `rag serve` uses, around a tiny app, with a 0.5 s head limit and 4 KiB of head."""
+    config = uvicorn.Config(_tiny_app, host="127.0.0.1", port=free_port(), http=guarded_protocol(0.5, 4096))
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    yield "127.0.0.1", config.port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_a_header_that_never_ends_is_refused_by_size_not_by_time(guarded: tuple[str, int]) -> None:
+    pieces = [b"GET /fast HTTP/1.1\r\nX-Big: "] + [b"a" * 4096] * 40
+    reply, seconds = _exchange(guarded, pieces, pause=0.005)
+    assert reply.startswith(b"HTTP/1.1 431"), reply[:200]
+    assert seconds < 0.5  # before the 0.5 s head timer
+
+
+def test_a_pipelined_head_waits_for_the_response_before_it_and_then_the_connection_closes(
+    guarded: tuple[str, int],
+) -> None:
+    slow = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+    # Trickled: the 0.5 s head timer fires while /slow still streams; then too large: 5 KiB of header.
+    for late in (
+        [slow + b"GET /fast HTTP/1.1\r\n", *[b"X-A: 1\r\n"] * 30],
+        [slow + b"GET /fast HTTP/1.1\r\nX-Big: " + b"a" * 5000 + b"\r\n\r\n"],
+    ):
+        reply, seconds = _exchange(guarded, late, pause=0.1)
+        assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"done\n\r\n0\r\n\r\n"), reply[-200:]
+        assert b"408" not in reply and b"431" not in reply  # nothing written into the streamed response
+        assert seconds < 4
+
+
+def test_a_body_still_trickling_after_its_response_is_cut_off(guarded: tuple[str, int]) -> None:
+    head = b"POST /fast HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+    reply, seconds = _exchange(guarded, [head, *[b"x"] * 40], pause=0.1)
+    assert reply.startswith(b"HTTP/1.1 200") and b"done" in reply
+    assert seconds < 2.5  # the 40 bytes would have taken 4 s
