@@ -105,6 +105,11 @@ async def _rag_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(status, str(exc) or exc.__class__.__name__, headers=headers)
 
 
+def _served(request: Request, path: str) -> bool:
+    scope = {**request.scope, "path": path}
+    return any(route.matches(scope)[0] == Match.FULL for route in request.app.routes)
+
+
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path. Starlette's 405 names only the first route that
     matched the path, so GET /documents/{id} spoke for POST /documents/upload."""
@@ -127,8 +132,8 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
             "or it holds a number too long to read"
         )
     path = request.url.path
-    if exc.status_code == 404 and "route" not in request.scope and path.endswith("/") and path != "/":
-        detail = f"nothing is served at {path[:200]}; the path without the trailing slash may be what you want"
+    if exc.status_code == 404 and path.endswith("/") and path != "/" and _served(request, path.rstrip("/")):
+        detail = f"nothing is served at {path[:200]}; drop the trailing slash: {path.rstrip('/')[:200]}"
     if exc.status_code == 405 and (allowed := _allowed_methods(request)):
         detail = f"{request.method} is not served here; use {', '.join(allowed)}"
         headers = {**(headers or {}), "Allow": ", ".join(allowed)}

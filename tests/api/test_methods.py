@@ -53,7 +53,8 @@ def test_a_wrong_method_is_told_every_method_the_path_serves(
 def test_a_trailing_slash_is_a_404_that_says_so_not_a_redirect(client: TestClient, method: str, path: str) -> None:
     response = client.request(method, path, headers={"Host": "evil.example"}, follow_redirects=False)
     assert response.status_code == 404 and "location" not in response.headers
-    assert "without the trailing slash" in response.json()["detail"]
+    assert f"drop the trailing slash: {path[:-1]}" in response.json()["detail"]
+    assert "trailing slash" not in client.get("/web/").json()["detail"]  # /web itself is no page either
 
 
 def test_metrics_label_the_page_files_and_docs_by_route_and_keep_unknown_paths_apart(client: TestClient) -> None:
