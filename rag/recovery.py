@@ -10,8 +10,8 @@ broken vector files is trusted).
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from rag.models import Article
 from rag.storage import article_from_row
 
 _DOCUMENT_KEY = "chroma:document"
+_ADD, _UPDATE, _DELETE = 0, 1, 3  # Chroma's operation codes in its log (2 is upsert)
 
 
 class RecoveryError(RagError):
@@ -54,34 +55,59 @@ def _connect(db: Path) -> sqlite3.Connection:
     return conn
 
 
-def _rows(conn: sqlite3.Connection, collection: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(record id, its metadata with the document under `chroma:document`) for a collection's records."""
-    segment = conn.execute(
-        "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id "
+def _rows(conn: sqlite3.Connection, collection: str) -> dict[str, dict[str, Any]]:
+    """Record id -> its metadata (the document under `chroma:document`), for a collection's records: the
+    metadata segment's rows, then the writes Chroma logged but had not applied to them yet."""
+    found = conn.execute(
+        "SELECT s.id, c.id FROM segments s JOIN collections c ON s.collection = c.id "
         "WHERE c.name = ? AND s.scope = 'METADATA'",
         (collection,),
     ).fetchone()
-    if segment is None:
+    if found is None:
         names = sorted(n for (n,) in conn.execute("SELECT name FROM collections"))
         raise RecoveryError(f"no collection {collection!r} in the database (it has: {', '.join(names) or 'none'})")
+    segment, collection_id = found
+    records: dict[str, dict[str, Any]] = {}
     cursor = conn.execute(
         "SELECT e.embedding_id, m.key, m.string_value, m.int_value, m.float_value, m.bool_value "
         "FROM embeddings e LEFT JOIN embedding_metadata m ON m.id = e.id WHERE e.segment_id = ? ORDER BY e.id",
-        segment,
+        (segment,),
     )
-    current: str | None = None
-    meta: dict[str, Any] = {}
     for record_id, key, text, integer, real, boolean in cursor:
-        if record_id != current:
-            if current is not None:
-                yield current, meta
-            current, meta = record_id, {}
+        meta = records.setdefault(record_id, {})
         if key is not None:
-            meta[key] = next((v for v in (text, integer, real) if v is not None), None)
-            if boolean is not None:
-                meta[key] = bool(boolean)
-    if current is not None:
-        yield current, meta
+            meta[key] = (
+                bool(boolean)
+                if boolean is not None
+                else next((v for v in (text, integer, real) if v is not None), None)
+            )
+    _replay_log(conn, segment, collection_id, records)
+    return records
+
+
+def _replay_log(conn: sqlite3.Connection, segment: str, collection_id: str, records: dict[str, dict[str, Any]]) -> None:
+    """Apply the collection's logged writes past the segment's last applied one, as Chroma would have."""
+    row = conn.execute("SELECT seq_id FROM max_seq_id WHERE segment_id = ?", (segment,)).fetchone()
+    applied = 0 if row is None else row[0] if isinstance(row[0], int) else int.from_bytes(row[0], "big")
+    pending = conn.execute(
+        "SELECT operation, id, metadata FROM embeddings_queue WHERE topic LIKE ? AND seq_id > ? ORDER BY seq_id",
+        (f"%/{collection_id}", applied),
+    )
+    for operation, record_id, metadata in pending:
+        if operation == _DELETE:
+            records.pop(record_id, None)
+            continue
+        values = json.loads(metadata) if metadata else {}
+        if operation == _ADD or record_id not in records:
+            if operation == _UPDATE:
+                continue  # an update of a record that does not exist changes nothing
+            records[record_id] = {}
+        merged = records[record_id]
+        for key, value in values.items():  # an upsert or update keeps the keys it is not given; None removes one
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
 
 
 def read_articles(path: Path, collection: str) -> Recovered:
@@ -93,7 +119,7 @@ def read_articles(path: Path, collection: str) -> Recovered:
     recovered = Recovered()
     conn = _connect(db)
     try:
-        for article_id, meta in _rows(conn, f"{collection}-articles"):
+        for article_id, meta in _rows(conn, f"{collection}-articles").items():
             text = meta.get(_DOCUMENT_KEY)
             try:
                 if not isinstance(text, str) or not text:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from datetime import date
@@ -75,6 +76,36 @@ def test_rows_that_do_not_rebuild_their_version_are_reported(tmp_path: Path) -> 
             "UPDATE embedding_metadata SET string_value = 'soon' WHERE id = ? AND key = 'published_at'", (ids["a1"],)
         )
     assert read_articles(copy, settings.collection).lost == ["a1", "a2"]
+
+
+def test_writes_logged_but_not_yet_applied_are_replayed(tmp_path: Path) -> None:
+    settings = _small_index(tmp_path / "data")
+    copy = tmp_path / "copy"
+    shutil.copytree(settings.data_dir, copy)
+    db = copy / "chroma" / "chroma.sqlite3"
+    with sqlite3.connect(db) as conn:
+        (collection_id,) = conn.execute("SELECT id FROM collections WHERE name = 'newsrag-articles'").fetchone()
+        topic, last = conn.execute(
+            "SELECT topic, MAX(seq_id) FROM embeddings_queue WHERE topic LIKE ?", (f"%/{collection_id}",)
+        ).fetchone()
+        (seq,) = conn.execute("SELECT MAX(seq_id) FROM embeddings_queue").fetchone()
+        meta = {k: v for k, v in conn.execute(
+            "SELECT m.key, COALESCE(m.string_value, m.int_value) FROM embedding_metadata m "
+            "JOIN embeddings e ON e.id = m.id WHERE e.embedding_id = 'a2'"
+        )}  # fmt: skip
+        # As if Chroma had logged two writes and crashed before applying them: a new article, and a2 deleted.
+        rows = [
+            (seq + 1, 2, topic, "a9", json.dumps(dict(meta, title="Port strike ends"))),
+            (seq + 2, 3, topic, "a2", None),
+        ]
+        conn.executemany(
+            "INSERT INTO embeddings_queue (seq_id, operation, topic, id, metadata) VALUES (?, ?, ?, ?, ?)", rows
+        )
+    assert last is not None
+    recovered = read_articles(copy, settings.collection)
+    assert sorted(a.id for a in recovered.articles) == ["a1", "a9"]
+    assert next(a for a in recovered.articles if a.id == "a9").title == "Port strike ends"
+    assert recovered.changed == ["a9"] and recovered.lost == []  # the new title is not the version its hash names
 
 
 def test_a_folder_without_the_database_or_the_index_is_a_clear_error(
