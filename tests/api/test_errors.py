@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -13,6 +12,7 @@ from api.main import create_app
 from bench.service import serving_in_thread
 from rag.pipeline import Pipeline
 from rag.settings import Settings
+from tests.raw_http import exchange
 
 
 class _Broken:
@@ -54,53 +54,32 @@ def impatient(settings: Settings, pipeline: Pipeline) -> Iterator[tuple[str, int
         yield parts.hostname or "", parts.port or 0
 
 
-def _send_slowly(address: tuple[str, int], head: str, pieces: list[bytes], pause: float) -> bytes:
-    """A raw HTTP request whose body comes in `pieces`, `pause` seconds apart; the whole reply."""
-    with socket.create_connection(address, timeout=10) as conn:
-        conn.sendall(head.encode())
-        for piece in pieces:
-            time.sleep(pause)
-            try:
-                conn.sendall(piece)
-            except OSError:  # the server has answered and closed
-                break
-        reply = b""
-        while chunk := conn.recv(65536):
-            reply += chunk
-        return reply
-
-
-def _head(path: str, length: int, content_type: str = "application/json") -> str:
+def _head(path: str, length: int, content_type: str = "application/json") -> bytes:
     return (
         f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\n"
         f"Content-Length: {length}\r\nX-Request-ID: slow-1\r\n\r\n"
-    )
+    ).encode()
 
 
 def test_a_body_that_stops_arriving_gets_a_408_and_the_connection_closes(impatient: tuple[str, int]) -> None:
     body = json.dumps({"question": "What did Putin say about China's 12-point plan?"}).encode()
-    started = time.monotonic()
     # Part of the body, then nothing: the reply comes, and the server closes the connection (the reader gets
     # to the end of the stream) without the client closing its side.
-    reply = _send_slowly(impatient, _head("/query", len(body)), [body[:10]], pause=0)
+    reply, seconds = exchange(impatient, [_head("/query", len(body)), body[:10]])
     head, _, payload = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408"), reply[:200]
     assert b"x-request-id: slow-1" in head.lower()
     problem = json.loads(payload)
     assert problem["status"] == 408 and "stopped arriving" in problem["detail"]
-    assert time.monotonic() - started < 8
+    assert seconds < 8
 
 
 def test_a_slow_but_steady_body_is_read_whole(impatient: tuple[str, int]) -> None:
     body = json.dumps({"question": "What did Putin say about China's 12-point plan?"}).encode()
     pieces = [body[i : i + 12] for i in range(0, len(body), 12)]
     # Each pause is under the limit while the whole body takes longer than it.
-    reply = _send_slowly(
-        impatient,
-        _head("/query", len(body)).replace("HTTP/1.1\r\n", "HTTP/1.1\r\nConnection: close\r\n"),
-        pieces,
-        pause=0.3,
-    )
+    head = _head("/query", len(body)).replace(b"HTTP/1.1\r\n", b"HTTP/1.1\r\nConnection: close\r\n")
+    reply, _ = exchange(impatient, [head, *pieces], pause=0.3)
     assert 0.3 * len(pieces) > 1.0
     assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
 
@@ -108,10 +87,6 @@ def test_a_slow_but_steady_body_is_read_whole(impatient: tuple[str, int]) -> Non
 def test_an_upload_that_stops_arriving_gets_a_408(impatient: tuple[str, int]) -> None:
     boundary = "b0undary"
     start = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nSome text'
-    reply = _send_slowly(
-        impatient,
-        _head("/documents/upload", len(start) + 1000, f"multipart/form-data; boundary={boundary}"),
-        [start.encode()],
-        pause=0,
-    )
+    head = _head("/documents/upload", len(start) + 1000, f"multipart/form-data; boundary={boundary}")
+    reply, _ = exchange(impatient, [head, start.encode()])
     assert reply.startswith(b"HTTP/1.1 408"), reply[:300]

@@ -22,6 +22,7 @@ import uvicorn
 from api.server import guarded_protocol
 from bench.service import free_port, running_service, wait_healthy
 from tests.conftest import SEEDS
+from tests.raw_http import exchange
 
 
 @pytest.fixture(scope="module")
@@ -37,35 +38,19 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, tupl
         yield url, (parts.hostname or "", parts.port or 0)
 
 
-def _exchange(address: tuple[str, int], pieces: list[bytes], pause: float = 0.0) -> tuple[bytes, float]:
-    """Send `pieces` `pause` seconds apart, then read until the server closes; (reply, seconds taken)."""
-    started = time.monotonic()
-    with socket.create_connection(address, timeout=10) as conn:
-        for piece in pieces:
-            time.sleep(pause)
-            try:
-                conn.sendall(piece)
-            except OSError:  # the server has answered and closed
-                break
-        reply = b""
-        while chunk := conn.recv(65536):
-            reply += chunk
-    return reply, time.monotonic() - started
-
-
 def _problem(reply: bytes) -> dict:
     return json.loads(reply.partition(b"\r\n\r\n")[2])
 
 
 def test_a_connection_that_sends_nothing_is_closed(served: tuple[str, tuple[str, int]]) -> None:
-    reply, seconds = _exchange(served[1], [])
+    reply, seconds = exchange(served[1], [])
     assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
     assert seconds < 5
 
 
 def test_headers_that_trickle_in_get_a_408(served: tuple[str, tuple[str, int]]) -> None:
     lines = [b"GET /health HTTP/1.1\r\n", *(f"X-Slow-{i}: {i}\r\n".encode() for i in range(20)), b"\r\n"]
-    reply, seconds = _exchange(served[1], lines, pause=0.1)
+    reply, seconds = exchange(served[1], lines, pause=0.1)
     assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
     assert "did not arrive within 1 seconds" in _problem(reply)["detail"]
     assert seconds < 1.9  # cut off at the limit, not after the 2 s the whole head would have taken
@@ -73,11 +58,11 @@ def test_headers_that_trickle_in_get_a_408(served: tuple[str, tuple[str, int]]) 
 
 def test_a_header_over_the_limit_gets_a_431_and_the_service_carries_on(served: tuple[str, tuple[str, int]]) -> None:
     url, address = served
-    reply, _ = _exchange(address, [b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"])
+    reply, _ = exchange(address, [b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"])
     assert reply.startswith(b"HTTP/1.1 431"), reply[:200]
     problem = _problem(reply)
     assert problem["status"] == 431 and "larger than 4096 bytes" in problem["detail"]
-    long_url, _ = _exchange(address, [b"GET /documents/" + b"x" * 8000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"])
+    long_url, _ = exchange(address, [b"GET /documents/" + b"x" * 8000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"])
     assert long_url.startswith(b"HTTP/1.1 431")
     assert httpx.get(f"{url}/health", timeout=10).status_code == 200
 
@@ -143,7 +128,7 @@ def guarded() -> Iterator[tuple[str, int]]:
 
 def test_a_header_that_never_ends_is_refused_by_size_not_by_time(guarded: tuple[str, int]) -> None:
     pieces = [b"GET /fast HTTP/1.1\r\nX-Big: "] + [b"a" * 4096] * 40
-    reply, seconds = _exchange(guarded, pieces, pause=0.005)
+    reply, seconds = exchange(guarded, pieces, pause=0.005)
     assert reply.startswith(b"HTTP/1.1 431"), reply[:200]
     assert seconds < 1.0  # before the 1 s head timer (which would answer 408)
 
@@ -157,7 +142,7 @@ def test_a_pipelined_head_waits_for_the_response_before_it_and_then_the_connecti
         [slow + b"GET /fast HTTP/1.1\r\n", *[b"X-A: 1\r\n"] * 30],
         [slow + b"GET /fast HTTP/1.1\r\nX-Big: " + b"a" * 5000 + b"\r\n\r\n"],
     ):
-        reply, seconds = _exchange(guarded, late, pause=0.1)
+        reply, seconds = exchange(guarded, late, pause=0.1)
         assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"done\n\r\n0\r\n\r\n"), reply[-200:]
         assert b"408" not in reply and b"431" not in reply  # nothing written into the streamed response
         assert seconds < 4
@@ -165,6 +150,6 @@ def test_a_pipelined_head_waits_for_the_response_before_it_and_then_the_connecti
 
 def test_a_body_still_trickling_after_its_response_is_cut_off(guarded: tuple[str, int]) -> None:
     head = b"POST /fast HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
-    reply, seconds = _exchange(guarded, [head, *[b"x"] * 40], pause=0.1)
+    reply, seconds = exchange(guarded, [head, *[b"x"] * 40], pause=0.1)
     assert reply.startswith(b"HTTP/1.1 200") and b"done" in reply
     assert seconds < 3.0  # the 40 bytes would have taken 4 s
