@@ -105,19 +105,16 @@ async def _rag_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(status, str(exc) or exc.__class__.__name__, headers=headers)
 
 
-def _served(request: Request, path: str) -> bool:
-    scope = {**request.scope, "path": path}
+def _served(request: Request, **changes: str) -> bool:
+    """Whether some route serves this request with its path or method changed."""
+    scope = {**request.scope, **changes}
     return any(route.matches(scope)[0] == Match.FULL for route in request.app.routes)
 
 
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path. Starlette's 405 names only the first route that
     matched the path, so GET /documents/{id} spoke for POST /documents/upload."""
-    methods: set[str] = set()
-    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-        scope = {**request.scope, "method": method}
-        if any(route.matches(scope)[0] == Match.FULL for route in request.app.routes):
-            methods.add(method)
+    methods = {m for m in ("GET", "POST", "PUT", "PATCH", "DELETE") if _served(request, method=m)}
     if "GET" in methods:
         methods.add("HEAD")  # answered by the middleware
     return sorted(methods)
@@ -132,7 +129,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
             "or it holds a number too long to read"
         )
     path = request.url.path
-    if exc.status_code == 404 and path.endswith("/") and path != "/" and _served(request, path.rstrip("/")):
+    if exc.status_code == 404 and path.endswith("/") and path != "/" and _served(request, path=path.rstrip("/")):
         detail = f"nothing is served at {path[:200]}; drop the trailing slash: {path.rstrip('/')[:200]}"
     if exc.status_code == 405 and (allowed := _allowed_methods(request)):
         detail = f"{request.method} is not served here; use {', '.join(allowed)}"
