@@ -60,7 +60,9 @@ async def _send_problem(send: Callable[..., Any], status: int, title: str, detai
         (b"content-length", str(len(body)).encode()),
         (b"x-request-id", request_id.encode()),
     ]
-    if status in (408, 413):  # the body was not read to its end: the connection cannot carry another request
+    # A 408's client stopped sending: closing loses nothing. A 413's may still be sending, and closing on unread
+    # bytes resets the connection before it reads the answer; `rag serve` bounds that drain (api/server.py).
+    if status == 408:
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
