@@ -131,6 +131,8 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     path = request.url.path
     if exc.status_code == 404 and path.endswith("/") and path != "/" and _served(request, path=path.rstrip("/")):
         detail = f"nothing is served at {path[:200]}; drop the trailing slash: {path.rstrip('/')[:200]}"
+    if exc.status_code == 408:  # the body stopped arriving while the app read it (api/middleware.py's _TooSlow)
+        headers = {**(headers or {}), "Connection": "close"}
     if exc.status_code == 405 and (allowed := _allowed_methods(request)):
         detail = f"{request.method} is not served here; use {', '.join(allowed)}"
         headers = {**(headers or {}), "Allow": ", ".join(allowed)}

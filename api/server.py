@@ -49,7 +49,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._refused:
             return
         super().data_received(data)
-        if self._in_head and not self._refused:
+        if self._refused or self.transport.is_closing():
+            return
+        if self._in_head:
             # httptools holds an unfinished header in its own buffer, out of sight of on_header: count the raw
             # bytes too, except those of the read the head began in (they may end the request before it).
             if self._fresh_head:
@@ -57,6 +59,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             else:
                 self._head_raw += len(data)
                 self._check_head_size(self._head_raw)
+        elif self._between_requests() and self._head_timer is None and self._drain_timer is None:
+            # Bytes after a response that begin no request (a stray CRLF, a body finished late) stopped uvicorn's
+            # keep-alive timer: what comes next is timed as a head.
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
 
     # Parser callbacks: a head runs from its first byte (or the connection's start) to its end.
 
@@ -92,11 +98,19 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             super().on_message_complete()
 
     def on_response_complete(self) -> None:
+        # With nothing queued, `cycle` is the request just answered (a queued one was read after its whole body).
+        unread = not self.pipeline and self.cycle is not None and self.cycle.more_body
         super().on_response_complete()
-        if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
+        if self.transport.is_closing():
+            return
+        if unread:
             # Answered before its body was read (a 413, a 408, a route that ignores bodies): uvicorn reads the rest
             # and drops it, and each byte stops its keep-alive timer; the rest gets as long as a head would.
             self._drain_timer = self.loop.call_later(self.header_timeout, self.transport.close)
+        if self._in_head and self._head_timer is not None:
+            # uvicorn stopped reading while a queued request waited: the head's time starts again with reading.
+            self._stop_head_timer()
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
 
     # -- refusals -----------------------------------------------------------------------------
 
@@ -110,8 +124,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if size > self.max_header_bytes:
             self._refuse(431, f"the request line and headers are larger than {self.max_header_bytes} bytes")
 
+    def _between_requests(self) -> bool:
+        return self.cycle is None or self.cycle.response_complete
+
     def _head_too_slow(self) -> None:
         self._head_timer = None
+        if self.flow.read_paused:  # uvicorn is not reading (a queued request waits): the client is not late
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+            return
         self._refuse(408, f"the request line and headers did not arrive within {self.header_timeout:g} seconds")
 
     def _refuse(self, status: int, detail: str) -> None:

@@ -68,7 +68,7 @@ def test_a_body_that_stops_arriving_gets_a_408_and_the_connection_closes(impatie
     reply, seconds = exchange(impatient, [_head("/query", len(body)), body[:10]])
     head, _, payload = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408"), reply[:200]
-    assert b"x-request-id: slow-1" in head.lower()
+    assert b"x-request-id: slow-1" in head.lower() and b"connection: close" in head.lower()
     problem = json.loads(payload)
     assert problem["status"] == 408 and "stopped arriving" in problem["detail"]
     assert seconds < 8

@@ -100,11 +100,18 @@ def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:
 
 
 async def _tiny_app(scope: dict, receive: Callable, send: Callable) -> None:
-    """/slow streams three ticks 0.8 s apart; anything else answers at once without reading the body."""
+    """/slow streams three ticks 0.8 s apart; /echo reads the body and answers its length; anything else answers
+    at once without reading the body."""
     if scope["type"] != "http":
         return
+    size, more = 0, scope["path"] == "/echo"
+    while more:
+        message = await receive()
+        size, more = size + len(message.get("body", b"")), message.get("more_body", False)
     start = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
     await send(start)
+    if scope["path"] == "/echo":
+        await send({"type": "http.response.body", "body": f"{size} bytes\n".encode(), "more_body": True})
     if scope["path"] == "/slow":
         for tick in range(3):
             await asyncio.sleep(0.8)
@@ -153,3 +160,32 @@ def test_a_body_still_trickling_after_its_response_is_cut_off(guarded: tuple[str
     reply, seconds = exchange(guarded, [head, *[b"x"] * 40], pause=0.1)
     assert reply.startswith(b"HTTP/1.1 200") and b"done" in reply
     assert seconds < 3.0  # the 40 bytes would have taken 4 s
+
+
+@pytest.mark.parametrize(
+    "after",
+    [[b"\r\n"], [b"0123456789"]],  # a stray CRLF; the rest of a body the route did not read, finished late
+    ids=["crlf", "late-body"],
+)
+def test_bytes_after_a_response_that_begin_no_request_do_not_keep_the_connection(
+    guarded: tuple[str, int], after: list[bytes]
+) -> None:
+    head = b"POST /fast HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n" if after[0] != b"\r\n" else None
+    first = head or b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"
+    reply, seconds = exchange(guarded, [first, *after], pause=0.3)
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert seconds < 4  # the 1 s head limit, not never (uvicorn's keep-alive timer was stopped by those bytes)
+
+
+def test_a_third_pipelined_request_is_not_timed_while_uvicorn_is_not_reading(guarded: tuple[str, int]) -> None:
+    queued = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHo"
+    reply, _ = exchange(guarded, [queued, b"st: x\r\nConnection: close\r\n\r\n"], pause=0.05)
+    assert reply.count(b"HTTP/1.1 200") == 3 and b"408" not in reply, reply[-300:]
+
+
+def test_a_pipelined_body_behind_a_stream_is_read_whole(guarded: tuple[str, int]) -> None:
+    head = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\n"
+    # The body takes 4 s, well past the stream's end (2.4 s) and the 1 s a late body gets after its response.
+    pieces = [head + b"Connection: close\r\n\r\n", *[b"x" * 150] * 20]
+    reply, _ = exchange(guarded, pieces, pause=0.2)
+    assert reply.count(b"HTTP/1.1 200") == 2 and b"3000 bytes" in reply, reply[-300:]
