@@ -36,6 +36,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._refused = False
+        self._stray = False  # the head timer was started by bytes that began no request
         self._head_timer: asyncio.TimerHandle | None = None
         self._drain_timer: asyncio.TimerHandle | None = None
         self._start_head(fresh=False)
@@ -61,8 +62,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 self._check_head_size(self._head_raw)
         elif self._between_requests() and self._head_timer is None and self._drain_timer is None:
             # Bytes after a response that begin no request (a stray CRLF, a body finished late) stopped uvicorn's
-            # keep-alive timer: what comes next is timed as a head.
+            # keep-alive timer: the connection gets as long as a head to begin one, then closes.
             self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+            self._stray = True
 
     # Parser callbacks: a head runs from its first byte (or the connection's start) to its end.
 
@@ -117,6 +119,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def _start_head(self, fresh: bool) -> None:
         self._in_head, self._fresh_head = True, fresh
         self._head_bytes = self._head_raw = 0
+        if self._stray:  # a request begins at last: its head gets its own time
+            self._stray = False
+            self._stop_head_timer()
         if self._head_timer is None:
             self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
 
@@ -129,6 +134,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _head_too_slow(self) -> None:
         self._head_timer = None
+        if self._stray:  # idle after stray bytes, no request begun: close as uvicorn's keep-alive would, unanswered
+            self.transport.close()
+            return
         if self.flow.read_paused:  # uvicorn is not reading (a queued request waits): the client is not late
             self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
             return

@@ -189,3 +189,18 @@ def test_a_pipelined_body_behind_a_stream_is_read_whole(guarded: tuple[str, int]
     pieces = [head + b"Connection: close\r\n\r\n", *[b"x" * 150] * 20]
     reply, _ = exchange(guarded, pieces, pause=0.2)
     assert reply.count(b"HTTP/1.1 200") == 2 and b"3000 bytes" in reply, reply[-300:]
+
+
+def test_a_request_after_stray_bytes_gets_the_whole_head_time(guarded: tuple[str, int]) -> None:
+    with socket.create_connection(guarded, timeout=10) as conn:
+        conn.sendall(b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+        conn.sendall(b"\r\n")
+        time.sleep(0.7)  # idle after the stray CRLF, then a head of 0.4 s: 1.1 s in all, each under the 1 s limit
+        conn.sendall(b"GET /fast HTTP/1.1\r\n")
+        time.sleep(0.4)
+        conn.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
