@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from rag.errors import RagError
 from rag.settings import Settings
 
@@ -230,8 +232,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RagError as exc:
         print(f"rag: error: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:  # settings validation
-        print(f"rag: configuration error: {exc}", file=sys.stderr)
+    except ValidationError as exc:  # settings: each problem in a line, without the values (they hold the API keys)
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            print(f"rag: configuration error: {f'{where}: ' if where else ''}{message}", file=sys.stderr)
         return 2
 
 

@@ -59,6 +59,11 @@ def test_cli_reports_bad_paths_and_settings_without_a_traceback(
     monkeypatch.setenv("RAG_TOP_K", "500")
     assert main(["ask", "anything"]) == 2
     assert "configuration error" in capsys.readouterr().err
+    monkeypatch.delenv("RAG_TOP_K")
+    monkeypatch.setenv("RAG_API_KEYS", "a-long-and-secret-key-0001,short")
+    assert main(["ask", "anything"]) == 2
+    err = capsys.readouterr().err
+    assert "at least 16 characters" in err and "secret-key-0001" not in err and "short" not in err
 
 
 def test_help_lists_the_commands_the_readme_documents(capsys: pytest.CaptureFixture[str]) -> None:
