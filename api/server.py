@@ -63,7 +63,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         elif self._between_requests() and self._head_timer is None and self._drain_timer is None:
             # Bytes after a response that begin no request (a stray CRLF, a body finished late) stopped uvicorn's
             # keep-alive timer: the connection gets as long as a head to begin one, then closes.
-            self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+            self._restart_head_timer()
             self._stray = True
 
     # Parser callbacks: a head runs from its first byte (or the connection's start) to its end.
@@ -111,8 +111,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._drain_timer = self.loop.call_later(self.header_timeout, self.transport.close)
         if self._in_head and self._head_timer is not None:
             # uvicorn stopped reading while a queued request waited: the head's time starts again with reading.
-            self._stop_head_timer()
-            self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+            self._restart_head_timer()
 
     # -- refusals -----------------------------------------------------------------------------
 
@@ -123,7 +122,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._stray = False
             self._stop_head_timer()
         if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+            self._restart_head_timer()
 
     def _check_head_size(self, size: int) -> None:
         if size > self.max_header_bytes:
@@ -138,7 +137,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         if self.flow.read_paused:  # uvicorn is not reading (a queued request waits): the client is not late
-            self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+            self._restart_head_timer()
             return
         self._refuse(408, f"the request line and headers did not arrive within {self.header_timeout:g} seconds")
 
@@ -161,6 +160,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         )
         self.transport.write(head.encode() + body)
         self.transport.close()
+
+    def _restart_head_timer(self) -> None:
+        self._stop_head_timer()
+        self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
 
     def _stop_head_timer(self) -> None:
         timer = getattr(self, "_head_timer", None)

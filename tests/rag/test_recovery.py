@@ -46,6 +46,13 @@ def _small_index(data_dir: Path) -> Settings:
     return settings
 
 
+def _copy_of(settings: Settings, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the index's data dir to tamper with, and its Chroma database file."""
+    copy = tmp_path / "copy"
+    shutil.copytree(settings.data_dir, copy)
+    return copy, copy / "chroma" / "chroma.sqlite3"
+
+
 def test_the_current_version_of_each_article_comes_back(tmp_path: Path) -> None:
     settings = _small_index(tmp_path / "data")
     recovered = read_articles(settings.data_dir, settings.collection)
@@ -59,9 +66,7 @@ def test_the_current_version_of_each_article_comes_back(tmp_path: Path) -> None:
 
 def test_rows_that_do_not_rebuild_their_version_are_reported(tmp_path: Path) -> None:
     settings = _small_index(tmp_path / "data")
-    copy = tmp_path / "copy"
-    shutil.copytree(settings.data_dir, copy)
-    db = copy / "chroma" / "chroma.sqlite3"
+    copy, db = _copy_of(settings, tmp_path)
     with sqlite3.connect(db) as conn:
         ids = dict(conn.execute("SELECT embedding_id, id FROM embeddings WHERE embedding_id IN ('a1', 'a2')"))
         conn.execute(
@@ -80,9 +85,7 @@ def test_rows_that_do_not_rebuild_their_version_are_reported(tmp_path: Path) -> 
 
 def test_writes_logged_but_not_yet_applied_are_replayed(tmp_path: Path) -> None:
     settings = _small_index(tmp_path / "data")
-    copy = tmp_path / "copy"
-    shutil.copytree(settings.data_dir, copy)
-    db = copy / "chroma" / "chroma.sqlite3"
+    copy, db = _copy_of(settings, tmp_path)
     with sqlite3.connect(db) as conn:
         (collection_id,) = conn.execute("SELECT id FROM collections WHERE name = 'newsrag-articles'").fetchone()
         topic, last = conn.execute(
