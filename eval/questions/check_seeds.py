@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Validate the hand-made seed question set (eval/questions/seeds.jsonl).
 
-Usage: python eval/questions/check_seeds.py [PATH]
+Usage: python eval/questions/check_seeds.py [PATH]   (seeds.jsonl or seeds-untouched.jsonl)
 
 Checks, for every line of PATH (default: seeds.jsonl next to this script):
   * valid JSON object with exactly the expected fields, in the expected order;
@@ -29,9 +29,11 @@ from pathlib import Path
 
 FIELDS = ["id", "question", "question_date", "answerable", "reference_answer", "facts", "evidence", "type"]
 TYPES = ["who-said-what", "number", "place-date", "multi-article", "paraphrase", "unanswerable"]
+# The untouched set (seeds-untouched.jsonl) asks in phrasings the first set lacks.
+UNTOUCHED_TYPES = ["which", "list", "how-long", "date", "who-said", "conflicting"]
 UNANSWERABLE_REFERENCE = "The sources do not say."
-MIN_QUESTIONS = 45
-MIN_UNANSWERABLE = 8
+MIN_QUESTIONS = {"seeds.jsonl": 45, "seeds-untouched.jsonl": 40}
+MIN_UNANSWERABLE = {"seeds.jsonl": 8, "seeds-untouched.jsonl": 6}
 FIRST_QUESTION = "What did Putin say about China's 12-point plan?"
 
 # article id -> (file stem, first line, last line); lines are 1-based and
@@ -122,7 +124,7 @@ def check_record(rec: object, where: str, errors: list[str]) -> None:
         err("answerable must be a boolean")
     if not isinstance(ref, str) or not ref.strip():
         err("reference_answer must be a non-empty string")
-    if qtype not in TYPES:
+    if qtype not in TYPES + UNTOUCHED_TYPES:
         err(f"unknown type {qtype!r}")
     if not isinstance(facts, list) or not all(isinstance(f, str) and f.strip() for f in facts):
         err("facts must be a list of non-empty strings")
@@ -221,15 +223,17 @@ def main(argv: list[str]) -> int:
 
     types = Counter(r.get("type") for r in records)
     n_unans = sum(1 for r in records if r.get("answerable") is False)
-    if len(records) < MIN_QUESTIONS:
-        errors.append(f"only {len(records)} questions, need at least {MIN_QUESTIONS}")
-    if n_unans < MIN_UNANSWERABLE:
-        errors.append(f"only {n_unans} unanswerable questions, need at least {MIN_UNANSWERABLE}")
+    least, least_unanswerable = MIN_QUESTIONS.get(path.name, 1), MIN_UNANSWERABLE.get(path.name, 0)
+    if len(records) < least:
+        errors.append(f"only {len(records)} questions, need at least {least}")
+    if n_unans < least_unanswerable:
+        errors.append(f"only {n_unans} unanswerable questions, need at least {least_unanswerable}")
 
     cited = Counter(ev.get("article_id") for r in records for ev in (r.get("evidence") or []) if isinstance(ev, dict))
     print(f"{path}: {len(records)} questions ({len(records) - n_unans} answerable, {n_unans} unanswerable)")
     print("by type:")
-    for t in TYPES + sorted(k for k in types if k not in TYPES and isinstance(k, str)):
+    known = TYPES + UNTOUCHED_TYPES
+    for t in [t for t in known if types.get(t)] + sorted(k for k in types if k not in known and isinstance(k, str)):
         print(f"  {t:<15} {types.get(t, 0)}")
     print("evidence items by article:")
     for aid in ARTICLES:
