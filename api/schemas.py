@@ -206,6 +206,11 @@ class QueryResponse(BaseModel):
     answer: str
     answerable: bool
     mode: str = Field(description="What produced the answer: 'extractive' (no LLM) or 'llm'.")
+    confidence: float | None = Field(
+        None,
+        description="Extractive answers: the calibrated probability that the best-ranked sentence answers the "
+        "question; the service refuses below RAG_REFUSE_BELOW. Null for LLM answers.",
+    )
     citations: list[CitationOut]
     flags: list[FlagOut] = Field(default_factory=list, description="Sentences of an LLM answer that failed checks.")
     warnings: list[str] = Field(default_factory=list, description="E.g. why an LLM answer fell back to quoting.")
@@ -224,6 +229,7 @@ class QueryResponse(BaseModel):
             answer=a.text,
             answerable=a.answerable,
             mode=a.mode,
+            confidence=a.confidence,
             citations=[CitationOut.of(c) for c in a.citations],
             flags=[FlagOut.of(f) for f in a.flags],
             warnings=list(a.warnings),

@@ -94,9 +94,9 @@ def run_baseline(articles: list[Article], embedder: str) -> dict[str, Any]:
 def child(args: argparse.Namespace) -> None:
     articles = load_articles(args.corpus, args.limit)
     result = run_ours(articles) if args.child == "ours" else run_baseline(articles, args.child.split(":")[1])
-    from rag.embedding import MiniLMEmbedder
+    from rag.embedding import OnnxEmbedder
 
-    result["corpus_tokens"] = sum(MiniLMEmbedder(pool_sentences=False).count_tokens([a.text for a in articles]))
+    result["corpus_tokens"] = sum(OnnxEmbedder(pool_sentences=False).count_tokens([a.text for a in articles]))
     print("RESULT " + json.dumps(result))
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from rag.embedding import MiniLMEmbedder, minilm_files
+from rag.embedding import OnnxEmbedder, minilm_files
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "news-quiz" / "corpus.jsonl"
 QUESTION = "What did Putin say about China's 12-point plan?"
@@ -160,7 +160,7 @@ def session(model: str | bytes, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
-def feeds(embedder: MiniLMEmbedder, texts: list[str], rows: int) -> list[dict[str, np.ndarray]]:
+def feeds(embedder: OnnxEmbedder, texts: list[str], rows: int) -> list[dict[str, np.ndarray]]:
     encodings = sorted(embedder._tokenizer.encode_batch(texts), key=lambda e: len(e.ids))
     out = []
     for b in range(0, len(encodings), rows):
@@ -230,7 +230,7 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=60)
     args = parser.parse_args()
     cores = os.cpu_count() or 1
-    embedder = MiniLMEmbedder()
+    embedder = OnnxEmbedder()
     with args.corpus.open(encoding="utf-8") as handle:
         texts = [json.loads(line)["body"] for _, line in zip(range(args.articles), handle, strict=False)]
     batches = feeds(embedder, texts, 4)

@@ -63,9 +63,9 @@ class OursCounted:
     dim = 384
 
     def __init__(self) -> None:
-        from rag.embedding import MiniLMEmbedder
+        from rag.embedding import OnnxEmbedder
 
-        self.embedder = MiniLMEmbedder()
+        self.embedder = OnnxEmbedder()
         self.name = self.embedder.name
         self.tokens = 0
         self.model_tokens = 0

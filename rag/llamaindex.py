@@ -29,17 +29,14 @@ class EmbedderAdapter(BaseEmbedding):
     def class_name(cls) -> str:
         return "NewsragEmbedderAdapter"
 
-    def _vectors(self, texts: list[str]) -> list[list[float]]:
-        return [row.tolist() for row in self._embedder.embed_queries(texts)]
-
     def _get_query_embedding(self, query: str) -> list[float]:
-        return self._vectors([query])[0]
+        return [float(x) for x in self._embedder.embed_queries([query])[0]]
 
     def _get_text_embedding(self, text: str) -> list[float]:
-        return self._vectors([text])[0]
+        return [float(x) for x in self._embedder.embed_texts([text])[0]]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._vectors(texts)
+        return [[float(x) for x in row] for row in self._embedder.embed_texts(texts)]
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
         return self._get_query_embedding(query)

@@ -168,3 +168,5 @@ class Answer:
     mode: str = "extractive"
     flags: list[Flag] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The calibrated probability that the best-ranked sentence answers the question (extractive answers).
+    confidence: float | None = None

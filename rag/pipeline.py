@@ -12,14 +12,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.answering import AnswerEvent, AnswerPolicy, ExtractiveAnswerer, GenerativeAnswerer, stream_text
+from rag.answering import AnswerEvent, AnswerPolicy, ExtractiveAnswerer, GenerativeAnswerer, Scale, stream_text
 from rag.chunking import Chunker
 from rag.conversation import Turn, standalone_question
-from rag.embedding import Embedder, MiniLMEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder
+from rag.embedding import BGE_SMALL, MINILM, Embedder, OnnxEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder
 from rag.errors import InvalidQuestion, ProviderError
 from rag.generation import OpenAIGenerator, build_rewrite_messages
 from rag.indexing import Indexer, IngestReport, Progress, make_prefix
 from rag.models import Answer, Article, ArticleRecord, Filters
+from rag.reranking import CrossEncoder, RerankPolicy, SentenceRanker
 from rag.retrieval import HybridRetriever, Retrieval
 from rag.settings import Settings
 from rag.storage import ChromaStore
@@ -33,7 +34,8 @@ def build_embedder(settings: Settings) -> Embedder:
         return OpenAIEmbedder(settings.embed_model or "", settings.openai_api_key, settings.openai_base_url)
     if settings.embedder == "sentence-transformers":
         return SentenceTransformerEmbedder(settings.embed_model or "")
-    return MiniLMEmbedder(
+    return OnnxEmbedder(
+        BGE_SMALL if settings.embedder == "bge-small" else MINILM,
         max_tokens=settings.embed_max_tokens,
         batch_tokens=settings.embed_batch_tokens,
         threads=settings.embed_threads,
@@ -64,6 +66,7 @@ class Pipeline:
         embedder: Embedder,
         indexer: Indexer,
         retriever: HybridRetriever,
+        ranker: SentenceRanker,
         answerer: ExtractiveAnswerer,
         generative: GenerativeAnswerer | None = None,
     ) -> None:
@@ -72,6 +75,7 @@ class Pipeline:
         self.embedder = embedder
         self.indexer = indexer
         self.retriever = retriever
+        self.ranker = ranker
         self.answerer = answerer
         self.generative = generative
 
@@ -137,24 +141,27 @@ class Pipeline:
         if not 1 <= k <= self.settings.max_top_k:
             raise InvalidQuestion(f"top_k: must be between 1 and {self.settings.max_top_k}")
         started = time.perf_counter()
-        retrieval = self.retriever.retrieve(question, max(k, self.answerer.policy.passages), filters)
+        retrieval = self.retriever.retrieve(question, max(k, self.ranker.policy.passages), filters)
         return self._answer(question, k, retrieval, started)
 
     def _answer(self, question: str, k: int, retrieval: Retrieval, started: float) -> Iterator[AnswerEvent]:
+        t_rank = time.perf_counter()
+        ranking = self.ranker.rank(question, retrieval.question_vector, retrieval.hits, retrieval.snapshot)
+        hits = ranking.passages(retrieval.hits) if self.ranker.policy.reorder_passages else retrieval.hits
         t_answer = time.perf_counter()
-        args = (question, retrieval.question_vector, retrieval.hits, retrieval.snapshot)
         if self.generative is None:
-            events = stream_text(self.answerer.answer(*args))
+            events = stream_text(self.answerer.answer(question, ranking, hits))
         else:
-            events = self.generative.stream(*args, k)
+            events = self.generative.stream(question, ranking, hits, retrieval.snapshot, k)
         for event in events:
             if not isinstance(event, Answer):
                 yield event
                 continue
             done = time.perf_counter()
-            event.retrieved = retrieval.hits[:k]
+            event.retrieved = hits[:k]
             event.timings_ms = {
                 **{key: round(value, 3) for key, value in retrieval.timings_ms.items()},
+                "rerank": round((t_answer - t_rank) * 1000, 3),
                 **event.timings_ms,
                 "answer": round((done - t_answer) * 1000, 3),
                 "total": round((done - started) * 1000, 3),
@@ -193,10 +200,38 @@ def build_pipeline(settings: Settings) -> Pipeline:
         prefer_weight=settings.prefer_weight,
         refresh_seconds=settings.refresh_seconds,
     )
-    answerer = ExtractiveAnswerer(AnswerPolicy(max_sentences=settings.answer_max_sentences))
+    answerer = ExtractiveAnswerer(answer_policy(settings))
     return Pipeline(
-        settings, store, embedder, indexer, retriever, answerer, build_generative(settings, embedder, answerer)
+        settings,
+        store,
+        embedder,
+        indexer,
+        retriever,
+        build_ranker(settings),
+        answerer,
+        build_generative(settings, embedder, answerer),
     )
+
+
+def build_ranker(settings: Settings) -> SentenceRanker:
+    """The reranking stage: the cross-encoder (loaded once, here) unless RAG_RERANKER=none."""
+    policy = RerankPolicy(
+        passages=settings.rerank_passages,
+        shortlist=settings.rerank_sentences,
+        budget_tokens=settings.rerank_budget_tokens,
+    )
+    if settings.reranker == "none":
+        return SentenceRanker(policy)
+    return SentenceRanker(policy, CrossEncoder(threads=settings.rerank_threads))
+
+
+def answer_policy(settings: Settings) -> AnswerPolicy:
+    """The answer policy, with what settings override of its defaults."""
+    default = AnswerPolicy()
+    cross = default.cross_encoder
+    if settings.refuse_below is not None:
+        cross = Scale(cross.slope, cross.intercept, settings.refuse_below, cross.keep_within)
+    return AnswerPolicy(max_sentences=settings.answer_max_sentences, cross_encoder=cross, cheap=default.cheap)
 
 
 def build_generative(settings: Settings, embedder: Embedder, fallback: ExtractiveAnswerer) -> GenerativeAnswerer | None:

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     collection: str = Field("newsrag", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,40}[a-zA-Z0-9]$")
 
     # Embeddings
-    embedder: Literal["minilm", "openai", "sentence-transformers"] = "minilm"
+    embedder: Literal["minilm", "bge-small", "openai", "sentence-transformers"] = "minilm"
     embed_model: str | None = Field(None, description="Model name for the openai / sentence-transformers embedders.")
     embed_max_tokens: int = Field(256, ge=16, le=512)
     embed_batch_tokens: int = Field(
@@ -65,8 +65,22 @@ class Settings(BaseSettings):
     )
     refresh_seconds: float = Field(2.0, ge=0, description="How often a replica checks the store for changes.")
 
+    # Reranking: the cross-encoder reads the best few sentences of the top passages (rag/reranking.py)
+    reranker: Literal["minilm-l12", "none"] = Field(
+        "minilm-l12", description="'minilm-l12': the cross-encoder ms-marco-MiniLM-L-12-v2; 'none': cheap scores only."
+    )
+    rerank_passages: int = Field(5, ge=1, le=50, description="Top passages whose sentences compete for the answer.")
+    rerank_sentences: int = Field(8, ge=1, le=100, description="Most sentences the cross-encoder reads per question.")
+    rerank_budget_tokens: int = Field(
+        256, ge=16, le=100_000, description="Most cross-encoder tokens (question + sentence pairs) per question."
+    )
+    rerank_threads: int = Field(2, ge=1, le=64, description="Cores one question's cross-encoding may use.")
+
     # Answers
     answer_max_sentences: int = Field(3, ge=1, le=10)
+    refuse_below: float | None = Field(
+        None, ge=0, le=1, description="Refuse when the best sentence's calibrated probability is below this."
+    )
     max_question_chars: int = Field(1000, ge=10, le=1000)
 
     # LLM answers (off by default: the extractive answerer needs no network and no key)

@@ -123,7 +123,7 @@ class Verifier:
         missing = [c for c in chunks if c.id not in stored]
         if missing:
             texts = [c.text[s.start - c.start : s.end - c.start] for c in missing for s in c.sentences]
-            vectors = self.embedder.embed_queries(texts)
+            vectors = self.embedder.embed_texts(texts)
             pos = 0
             stored = dict(stored)
             for c in missing:
@@ -139,7 +139,7 @@ class Verifier:
             return Verification(text="", citations=[])
         if all(not markers(s) for s in sentences) and any(_REFUSAL.search(c) for c in claims):
             return Verification(text=" ".join(claims), citations=[], sentences=len(sentences), refused=True)
-        vectors = self.embedder.embed_queries(claims)
+        vectors = self.embedder.embed_texts(claims)
         flags: list[Flag] = []
         quotes: list[Quote] = []
         per_sentence: list[dict[int, Quote]] = []

@@ -75,7 +75,14 @@ def with_llm(pipeline: Pipeline, settings: Settings) -> Pipeline:
     """The shared seed index answered through the configured LLM (one index, two answerers)."""
     generative = build_generative(settings, pipeline.embedder, pipeline.answerer)
     return Pipeline(
-        settings, pipeline.store, pipeline.embedder, pipeline.indexer, pipeline.retriever, pipeline.answerer, generative
+        settings,
+        pipeline.store,
+        pipeline.embedder,
+        pipeline.indexer,
+        pipeline.retriever,
+        pipeline.ranker,
+        pipeline.answerer,
+        generative,
     )
 
 

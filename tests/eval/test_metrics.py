@@ -92,3 +92,26 @@ def test_news_quiz_questions_count_a_cited_evidence_article_as_support() -> None
 @pytest.mark.parametrize("rank, expected", [(1, 1.0), (4, 0.25), (10, 0.1), (11, 0.0), (None, 0.0)])
 def test_reciprocal_rank_stops_at_ten(rank: int | None, expected: float) -> None:
     assert reciprocal_rank(rank) == expected
+
+
+def test_an_answer_contains_the_gold_answer_whatever_its_case_quotes_and_punctuation() -> None:
+    from eval.metrics import contains_answer
+
+    assert contains_answer("The pandemic is over, Biden said. [1]", "“The pandemic is over.”")
+    assert contains_answer("Twitter’s outage left thousands offline.", "Twitter")
+    assert contains_answer("The BA.5 subvariant spread.", "BA.5")
+    assert contains_answer("Mustard and ketchup ran short.", "ketchup and mustard")  # "A and B" either way
+    assert not contains_answer("It happened in 2012.", "12")  # whole words only
+    assert not contains_answer("Chicken nugget tests began.", "Chicken nuggets")
+
+
+def test_answer_level_metrics_of_a_news_quiz_question() -> None:
+    quiz = Question(id="nq", question="Which state?", answerable=True, facts=("Kansas",), evidence=(Evidence("gold"),))
+    cited = score(quiz, Outcome("Voters in Kansas said no. [1]", True, [Passage("gold", "…")], []))
+    assert cited.contains_answer and cited.cites_gold
+    other = score(quiz, Outcome("Voters in Kansas said no. [1]", True, [Passage("digest", "…")], []))
+    assert other.contains_answer and not other.cites_gold
+    refused = score(quiz, Outcome("The sources do not answer this question.", False, [], []))
+    assert refused.contains_answer is False and refused.cites_gold is False
+    figures = summarise([cited, other, refused])
+    assert figures["answer_contains"] == pytest.approx(2 / 3) and figures["cites_gold"] == pytest.approx(1 / 3)

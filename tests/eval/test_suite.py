@@ -14,9 +14,9 @@ from eval.suite import EvalConfig, run_eval
 from rag.cli import main
 from rag.pipeline import Pipeline
 from rag.settings import Settings
-from tests.conftest import QUESTIONS, SEEDS
+from tests.conftest import QUESTIONS, ROOT, SEEDS
 
-FEW = ("seeds-001", "seeds-020", "seeds-058")
+FEW = ("seeds-001", "seeds-020", "seeds-064")
 
 
 def few_questions(tmp_path: Path) -> Path:
@@ -37,6 +37,7 @@ def test_eval_in_process_scores_every_question_and_writes_the_report(
     assert summary["questions"] == 3 and summary["unanswerable"] == 1
     assert summary["refusal_accuracy"] == 1.0 and summary["false_refusals"] == 0
     assert summary["article_hits@5"] == 1.0
+    assert summary["answer_contains"] is not None and summary["cites_gold"] == 1.0
     names = [r["name"] for r in result["runs"]]
     assert "dense only" in names and "BM25 only" in names and "one sentence (max_sentences=1)" in names
     again = run_eval(config, settings, pipeline=pipeline)
@@ -48,6 +49,20 @@ def test_eval_in_process_scores_every_question_and_writes_the_report(
     assert "| dense only |" in report and "![metrics](few.png)" in report
     assert paths["chart"].read_bytes()[:4] == b"\x89PNG"
     assert json.loads(paths["json"].read_text(encoding="utf-8"))["runs"][0]["name"] == main_run["name"]
+
+
+def test_untouched_questions_are_scored_apart_from_the_run_and_its_halves(
+    tmp_path: Path, settings: Settings, pipeline: Pipeline
+) -> None:
+    untouched = tmp_path / "untouched.jsonl"
+    first = (ROOT / "eval" / "questions" / "seeds-untouched.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    untouched.write_text(first + "\n", encoding="utf-8")
+    config = EvalConfig(questions=few_questions(tmp_path), untouched=untouched)
+    run = run_eval(config, settings, pipeline=pipeline)["runs"][0]
+    assert run["summary"]["questions"] == 3
+    assert run["halves"]["untouched"]["questions"] == 1
+    assert run["halves"]["tune"]["questions"] + run["halves"]["check"]["questions"] == 3
+    assert [s["split"] for s in run["scores"]] == ["tune", "check", "tune", "untouched"]
 
 
 def test_eval_over_http_posts_queries_and_scores_the_retrieved_passages(tmp_path: Path, client: TestClient) -> None:

@@ -3,14 +3,14 @@ from __future__ import annotations
 import pytest
 
 from rag.chunking import Chunker, split_sentences
-from rag.embedding import MiniLMEmbedder
+from rag.embedding import OnnxEmbedder
 from rag.indexing import make_prefix
 from tests.rag.test_loading import all_seed_articles
 
 
 @pytest.fixture(scope="module")
-def embedder() -> MiniLMEmbedder:
-    return MiniLMEmbedder()
+def embedder() -> OnnxEmbedder:
+    return OnnxEmbedder()
 
 
 def sentences(text: str) -> list[str]:
@@ -34,7 +34,7 @@ def test_a_newline_always_ends_a_sentence() -> None:
     ]
 
 
-def test_chunks_are_exact_slices_within_the_body_and_the_token_budget(embedder: MiniLMEmbedder) -> None:
+def test_chunks_are_exact_slices_within_the_body_and_the_token_budget(embedder: OnnxEmbedder) -> None:
     prefix = make_prefix("title")
     chunker = Chunker(embedder.count_tokens, max_tokens=200, overlap_sentences=1, prefix=prefix)
     for article in all_seed_articles():
@@ -53,14 +53,14 @@ def test_chunks_are_exact_slices_within_the_body_and_the_token_budget(embedder: 
                 assert (s.start, s.end) in covered
 
 
-def test_chunk_ids_are_stable_and_follow_content(embedder: MiniLMEmbedder) -> None:
+def test_chunk_ids_are_stable_and_follow_content(embedder: OnnxEmbedder) -> None:
     chunker = Chunker(embedder.count_tokens, max_tokens=120)
     article = all_seed_articles()[0]
     assert [c.id for c in chunker.split(article)] == [c.id for c in chunker.split(article)]
     assert len({c.id for c in chunker.split(article)}) == len(chunker.split(article))
 
 
-def test_overlong_sentences_are_cut_to_fit(embedder: MiniLMEmbedder) -> None:
+def test_overlong_sentences_are_cut_to_fit(embedder: OnnxEmbedder) -> None:
     from rag.loading import article_from_body
 
     article = article_from_body("long", "A list", " ".join(f"item{i}, " for i in range(400)), "test")

@@ -3,22 +3,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.embedding import MiniLMEmbedder
+from rag.embedding import OnnxEmbedder
 
 
 @pytest.fixture(scope="module")
-def embedder() -> MiniLMEmbedder:
-    return MiniLMEmbedder(batch_tokens=64)
+def embedder() -> OnnxEmbedder:
+    return OnnxEmbedder(batch_tokens=64)
 
 
-def test_vectors_are_real_normalised_and_384_wide(embedder: MiniLMEmbedder) -> None:
+def test_vectors_are_real_normalised_and_384_wide(embedder: OnnxEmbedder) -> None:
     vectors = embedder.embed_queries(["Putin met Xi in Moscow.", "Gas exports rose."])
     assert vectors.shape == (2, 384) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert not np.allclose(vectors[0], vectors[1])
 
 
-def test_a_paraphrase_is_closer_than_unrelated_text(embedder: MiniLMEmbedder) -> None:
+def test_a_paraphrase_is_closer_than_unrelated_text(embedder: OnnxEmbedder) -> None:
     a, b, c = embedder.embed_queries(
         [
             "Russia became one of China's biggest oil suppliers.",
@@ -29,14 +29,14 @@ def test_a_paraphrase_is_closer_than_unrelated_text(embedder: MiniLMEmbedder) ->
     assert a @ b > a @ c + 0.3
 
 
-def test_batching_and_padding_do_not_change_vectors(embedder: MiniLMEmbedder) -> None:
+def test_batching_and_padding_do_not_change_vectors(embedder: OnnxEmbedder) -> None:
     texts = ["short", "a somewhat longer sentence about natural gas pipelines to China", "mid length text here"] * 3
     together = embedder.embed_queries(texts)
     alone = np.stack([embedder.embed_queries([t])[0] for t in texts])
     assert np.allclose(together, alone, atol=2e-3)
 
 
-def test_long_text_is_truncated_at_256_not_128_tokens(embedder: MiniLMEmbedder) -> None:
+def test_long_text_is_truncated_at_256_not_128_tokens(embedder: OnnxEmbedder) -> None:
     head = "word " * 150
     a = embedder.embed_queries([head + "pipelines gas energy exports " * 20])[0]
     b = embedder.embed_queries([head + "football tennis cricket golf " * 20])[0]
@@ -45,7 +45,7 @@ def test_long_text_is_truncated_at_256_not_128_tokens(embedder: MiniLMEmbedder) 
 
 
 def test_separately_embedded_sentence_vectors_match_their_own_embeddings() -> None:
-    embedder = MiniLMEmbedder(batch_tokens=64, pool_sentences=False)
+    embedder = OnnxEmbedder(batch_tokens=64, pool_sentences=False)
     text = "Putin praised the plan. The pipeline runs via Mongolia."
     spans = [(0, 23), (24, len(text))]
     [pv] = embedder.embed_passages([text], [spans])
@@ -54,7 +54,7 @@ def test_separately_embedded_sentence_vectors_match_their_own_embeddings() -> No
     assert pv.passage.shape == (384,)
 
 
-def test_pooled_sentence_vectors_stay_closest_to_their_own_sentence(embedder: MiniLMEmbedder) -> None:
+def test_pooled_sentence_vectors_stay_closest_to_their_own_sentence(embedder: OnnxEmbedder) -> None:
     text = "Putin praised the peace plan in Moscow. The gas pipeline runs via Mongolia to northern China."
     spans = [(0, 38), (39, len(text))]
     [pv] = embedder.embed_passages([text], [spans])
@@ -73,8 +73,8 @@ def test_batches_run_side_by_side_give_the_vectors_one_at_a_time_does() -> None:
         for i in range(24)
     ]
     spans = [[(0, len(t) // 2), (len(t) // 2 + 1, len(t))] for t in texts]
-    serial = MiniLMEmbedder(batch_tokens=256, threads=1).embed_passages(texts, spans)
-    parallel = MiniLMEmbedder(batch_tokens=256, threads=3).embed_passages(texts, spans)
+    serial = OnnxEmbedder(batch_tokens=256, threads=1).embed_passages(texts, spans)
+    parallel = OnnxEmbedder(batch_tokens=256, threads=3).embed_passages(texts, spans)
     for a, b in zip(serial, parallel, strict=True):
         assert np.array_equal(a.passage, b.passage)
         assert np.array_equal(a.sentences, b.sentences)

@@ -36,6 +36,21 @@ def test_a_good_llm_answer_is_verified_and_cited(llm_pipeline: Pipeline, fake_ll
     assert prompt.count("<passage ") == llm_pipeline.settings.llm_passages
 
 
+def test_the_passage_of_the_best_ranked_sentence_comes_first_in_the_prompt(
+    llm_pipeline: Pipeline, fake_llm: FakeLLM
+) -> None:
+    # Fusion ranks another passage first; the sentence that answers lies in a later one.
+    question = "How did Putin describe the Russia-China partnership at the Samarkand meeting?"
+    fake_llm.reply = Reply(text=lambda request: f"It is as stable as mountains. [{passage_with(request, 'mountains')}]")
+    llm_pipeline.ask(question)
+    retrieval = llm_pipeline.retriever.retrieve(question, 10)
+    ranking = llm_pipeline.ranker.rank(question, retrieval.question_vector, retrieval.hits, retrieval.snapshot)
+    best = ranking.candidates[0]
+    assert "stable as mountains" in best.text and best.hit.chunk.id != retrieval.hits[0].chunk.id
+    prompt = fake_llm.requests[-1]["messages"][1]["content"]
+    assert best.text in prompt.split("<passage ")[1]
+
+
 def test_the_llm_can_say_the_sources_do_not_answer(llm_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
     fake_llm.reply = Reply(text="The sources do not answer this question.")
     answer = llm_pipeline.ask("Who won the 2018 FIFA World Cup final?")
