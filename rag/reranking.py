@@ -51,7 +51,9 @@ class CrossEncoder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Spinning worker threads would take the core a concurrent request is waiting for.
+        # No spinning: onnxruntime's idle workers would spin on the cores the rest of the question (and the next
+        # one) needs. The model alone reads 200 tokens in 34 ms spinning and 44 ms not, but the whole /query
+        # path reranks in 60 ms with spinning off against 81 ms with it on (2 cores, interleaved A/B).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
