@@ -55,7 +55,7 @@ def in_process(index: Path, news_quiz: Path, passes: int) -> None:
     totals: dict[str, list[float]] = {name: [] for name in pipelines}
     reranks: dict[str, list[float]] = {name: [] for name in pipelines}
     tokens: list[int] = []
-    for name, pipeline in pipelines.items():  # warm-up: loads the snapshot, first model runs
+    for pipeline in pipelines.values():  # warm-up: loads the snapshot, first model runs
         for q in questions[:5]:
             pipeline.ask(q.question, filters=date_window(q.question_date, None, 7))
     for _ in range(passes):

@@ -31,7 +31,7 @@ ARGS = [
     "--no-first-run",
 ]
 PUTIN = "What did Putin say about China's 12-point plan?"
-UNANSWERABLE = "What did Putin say about the opening ceremony of the 2008 Beijing Olympics?"
+UNANSWERABLE = "What is a good recipe for beef stroganoff?"
 
 pytestmark = [
     pytest.mark.browser,
