@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas import MAX_QUESTION_CHARS, MAX_TURN_CHARS, MAX_TURNS, CitationOut, usable_question
-from rag.conversation import Turn
+from rag.models import Turn
 
 MODEL_ID = "newsrag"
 

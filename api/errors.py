@@ -12,14 +12,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from api.schemas import UNION_TAGS, FieldError, Problem
+from api.problems import PROBLEM_JSON, problem_body
+from api.schemas import UNION_TAGS, FieldError
 from rag import errors
 
 log = logging.getLogger("newsrag.api")
-
-PROBLEM_JSON = "application/problem+json"
-# RFC 9110's names where Python's are the older ones (the body-limit middleware says "Content Too Large" too).
-_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 
 _STATUS: dict[type[errors.RagError], int] = {
     errors.InvalidQuestion: 422,
@@ -35,11 +32,8 @@ _STATUS: dict[type[errors.RagError], int] = {
 def problem(
     status: int, detail: str, field_errors: list[FieldError] | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    body = Problem(
-        title=_TITLES.get(status) or HTTPStatus(status).phrase, status=status, detail=detail, errors=field_errors
-    )
     return JSONResponse(
-        body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_JSON, headers=headers
+        problem_body(status, detail, field_errors), status_code=status, media_type=PROBLEM_JSON, headers=headers
     )
 
 

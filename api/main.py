@@ -34,7 +34,7 @@ def _warm_up(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
         if settings.ingest_on_start and pipeline.is_empty() and settings.seeds_dir.is_dir():
             report = pipeline.ingest([settings.seeds_dir])
             log.info("ingested %d articles (%d chunks) in %.1fs", report.articles, report.chunks, report.seconds)
-        pipeline.retriever.refresh(force=True)
+        pipeline.load()
         state.startup_error = None
         state.ready.set()
     except RagError as exc:

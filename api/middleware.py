@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
@@ -14,6 +13,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from api.metrics import Metrics
+from api.problems import PROBLEM_JSON, problem_bytes
 
 log = logging.getLogger("newsrag.access")
 errors_log = logging.getLogger("newsrag.api")
@@ -27,13 +27,9 @@ class _BodyRefused(HTTPException):
     """A body the middleware stops reading. An HTTPException, so that FastAPI's body parsing passes it on
     as the 4xx it is instead of turning it into a 400 "error parsing the body"."""
 
-    title = ""
-
 
 class _TooLarge(_BodyRefused):
     """A body read past the limit (a chunked body has no length to refuse up front)."""
-
-    title = "Content Too Large"
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the request body is larger than {limit} bytes")
@@ -43,20 +39,14 @@ class _TooSlow(_BodyRefused):
     """A client that stops sending its body part-way: without a limit it would hold a connection and a
     request (and, for an upload, its buffered part) for as long as it likes."""
 
-    title = "Request Timeout"
-
     def __init__(self, seconds: float) -> None:
         super().__init__(408, f"the request body stopped arriving: nothing came for {seconds:g} seconds")
 
 
-def _problem_bytes(status: int, title: str, detail: str) -> bytes:
-    return json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
-
-
-async def _send_problem(send: Callable[..., Any], status: int, title: str, detail: str, request_id: str) -> None:
-    body = _problem_bytes(status, title, detail)
+async def _send_problem(send: Callable[..., Any], status: int, detail: str, request_id: str) -> None:
+    body = problem_bytes(status, detail)
     headers = [
-        (b"content-type", b"application/problem+json"),
+        (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(body)).encode()),
         (b"x-request-id", request_id.encode()),
     ]
@@ -139,16 +129,15 @@ class RequestContext:
             declared = headers.get(b"content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > limit):
                 code = 413 if declared.isdigit() else 400
-                title = "Content Too Large" if code == 413 else "Bad Request"
                 detail = _TooLarge(limit).detail if code == 413 else "bad Content-Length"
                 status["code"] = code
-                await _send_problem(send, code, title, detail, request_id)
+                await _send_problem(send, code, detail, request_id)
             else:
                 await self.app(app_scope, receive_wrapper, send_wrapper)
         except _BodyRefused as exc:
             status["code"] = exc.status_code
             if not status["started"]:
-                await _send_problem(send, exc.status_code, exc.title, exc.detail, request_id)
+                await _send_problem(send, exc.status_code, exc.detail, request_id)
         except Exception:
             # Answered here rather than by Starlette's outermost handler, which would send the 500 without the
             # request id and then re-raise, so that the server resets the connection. A response already
@@ -157,7 +146,7 @@ class RequestContext:
             if status["started"]:
                 raise
             errors_log.exception("unhandled error", extra={"fields": {"event": "error", "request_id": request_id}})
-            await _send_problem(send, 500, "Internal Server Error", _INTERNAL, request_id)
+            await _send_problem(send, 500, _INTERNAL, request_id)
         finally:
             elapsed = time.perf_counter() - started
             route = _route_label(app_scope)

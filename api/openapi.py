@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.problems import PROBLEM_JSON
 from api.schemas import Problem
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -39,7 +40,7 @@ def install_openapi(app: FastAPI) -> None:
                     responses.setdefault(code, {"description": description})
                 for code, response in responses.items():
                     if code.startswith(("4", "5")):
-                        response["content"] = {"application/problem+json": {"schema": PROBLEM_REF}}
+                        response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
         app.openapi_schema = spec
         return spec
 

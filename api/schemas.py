@@ -18,10 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from rag.conversation import Turn
-from rag.indexing import IngestReport
-from rag.loading import iso_day
-from rag.models import Answer, ArticleRecord, Citation, Filters, Flag, ScoredChunk
+from rag.models import Answer, ArticleRecord, Citation, Filters, Flag, IngestReport, ScoredChunk, Turn, iso_day
 
 MAX_QUESTION_CHARS = 1000  # RAG_MAX_QUESTION_CHARS may lower it
 MAX_TOP_K = 50
@@ -354,7 +351,7 @@ class IngestResult(BaseModel):
     ids: list[str]
 
     @classmethod
-    def of(cls, report: IngestReport, ids: list[str]) -> IngestResult:
+    def of(cls, report: IngestReport) -> IngestResult:
         return cls(
             articles=report.articles,
             added=report.added,
@@ -362,7 +359,7 @@ class IngestResult(BaseModel):
             unchanged=report.unchanged,
             removed=report.removed,
             chunks=report.chunks,
-            ids=ids,
+            ids=report.ids,
         )
 
 

@@ -12,18 +12,16 @@ pauses) are the app's middleware's.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from api.problems import PROBLEM_JSON, problem_bytes, title_of
 from rag.settings import Settings
 
 log = logging.getLogger("newsrag.api")
-
-_REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large"}
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -152,10 +150,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             self.cycle.keep_alive = False
             return
-        problem = {"type": "about:blank", "title": _REASONS[status], "status": status, "detail": detail}
-        body = json.dumps(problem).encode()
+        body = problem_bytes(status, detail)
         head = (
-            f"HTTP/1.1 {status} {_REASONS[status]}\r\ncontent-type: application/problem+json\r\n"
+            f"HTTP/1.1 {status} {title_of(status)}\r\ncontent-type: {PROBLEM_JSON}\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
         )
         self.transport.write(head.encode() + body)

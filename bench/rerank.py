@@ -69,7 +69,9 @@ def in_process(index: Path, news_quiz: Path, passes: int) -> None:
     ranker = pipelines["reranker (default)"].ranker
     for q in questions:
         retrieval = first.retriever.retrieve(q.question, 10, date_window(q.question_date, None, 7))
-        tokens.append(ranker.rank(q.question, retrieval.question_vector, retrieval.hits, retrieval.snapshot).tokens)
+        tokens.append(
+            ranker.rank(retrieval.question, retrieval.question_vector, retrieval.hits, retrieval.snapshot).tokens
+        )
     print(f"in process, news-quiz: {len(questions)} questions x {passes}, {first.store.count_chunks():,} chunks")
     print("| setting | p50 ms | p95 ms | rerank p50 ms |")
     print("|---|---:|---:|---:|")

@@ -50,7 +50,7 @@ def observe(pipeline: Pipeline, ranker: SentenceRanker, questions: Sequence[Ques
     for pos, q in enumerate(questions):
         filters = date_window(q.question_date, None, 7)
         retrieval = pipeline.retriever.retrieve(q.question, max(10, ranker.policy.passages), filters)
-        ranking = ranker.rank(q.question, retrieval.question_vector, retrieval.hits, retrieval.snapshot)
+        ranking = ranker.rank(retrieval.question, retrieval.question_vector, retrieval.hits, retrieval.snapshot)
         half = tuning_half(pos) if split == "halves" else split
         if not ranking.candidates:
             out.append(Observation(q.id, half, q.answerable, None, False))

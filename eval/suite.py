@@ -16,10 +16,11 @@ from typing import Any
 from eval.datasets import Question, load_questions
 from eval.harness import Progress, RunResult, run_target
 from eval.targets import HttpClient, HttpTarget, PipelineTarget, Target
-from rag.answering import AnswerPolicy, ExtractiveAnswerer, Scale
+from rag.answering import ExtractiveAnswerer
 from rag.indexing import Progress as IngestProgress
 from rag.loading import corpus_files, load_file
 from rag.pipeline import Pipeline, build_pipeline
+from rag.policies import AnswerPolicy, Scale
 from rag.reranking import SentenceRanker
 from rag.settings import Settings
 

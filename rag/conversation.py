@@ -11,22 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from rag.models import Turn
 
-@dataclass(frozen=True, slots=True)
-class Turn:
-    """One message of a conversation: `role` is "user" or "assistant"."""
-
-    role: str
-    content: str
-
-
-_QUESTION_WORDS = {"what", "who", "whom", "whose", "when", "where", "why", "how", "which", "is", "are", "was",
+_LEADING_WORDS = {"what", "who", "whom", "whose", "when", "where", "why", "how", "which", "is", "are", "was",
                    "were", "did", "does", "do", "can", "could", "will", "would", "should", "has", "have", "had",
                    "and", "but", "so", "also", "then", "i", "the", "a", "an", "in", "on", "of", "about", "tell",
                    "me", "please", "any", "there"}  # fmt: skip
-_STOP = _QUESTION_WORDS | {"say", "said", "to", "for", "with", "by", "from", "at", "it", "that", "this", "they",
+_STOP = _LEADING_WORDS | {"say", "said", "to", "for", "with", "by", "from", "at", "it", "that", "this", "they",
                            "them", "he", "she", "him", "her", "his", "their", "its", "more", "else", "happen",
                            "happened", "mean", "think"}  # fmt: skip
 # A capitalised run ("Vladimir Putin", "China's") or a number-like token ("12-point", "2022").
@@ -44,7 +36,7 @@ def entities(text: str) -> list[str]:
     found = []
     for match in _ENTITY.finditer(text):
         words = match.group(0).split()
-        while words and words[0].lower() in _QUESTION_WORDS:
+        while words and words[0].lower() in _LEADING_WORDS:
             words = words[1:]
         if words:
             found.append(" ".join(words))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,29 +16,10 @@ import numpy as np
 from rag.chunking import Chunker
 from rag.embedding import Embedder
 from rag.loading import corpus_files, load_file
-from rag.models import Article, Chunk
+from rag.models import Article, Chunk, IngestReport
 from rag.storage import ArticleWrite, ChromaStore
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(slots=True)
-class IngestReport:
-    """What one ingest did; `embedded_tokens` counts passage tokens sent to the model."""
-
-    articles: int = 0
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    chunks: int = 0
-    embedded_tokens: int = 0
-    seconds: float = 0.0
-    files: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed)
 
 
 def embedded_text(chunk: Chunk, prefix: str) -> str:
@@ -111,7 +91,7 @@ class Indexer:
         self, articles: Sequence[Article], progress: Progress | None, sync_files: set[str] | None
     ) -> IngestReport:
         started = time.perf_counter()
-        report = IngestReport(articles=len(articles))
+        report = IngestReport(articles=len(articles), ids=[a.id for a in articles])
         stored = self._store.article_records()
         pending: list[Article] = []
         seen: set[str] = set()

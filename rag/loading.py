@@ -12,14 +12,14 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from rag.errors import InvalidDocument
-from rag.models import Article, Span
+from rag.models import Article, ArticleFields, Span, iso_day
 
 CORPUS_SUFFIXES = (".txt", ".jsonl")
 
@@ -252,25 +252,6 @@ def article_from_body(
     )
 
 
-_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def iso_day(value: str) -> date:
-    """A day written YYYY-MM-DD, or the day of a timestamp ('2022-06-13T10:00:00Z', '2022-06-13 10:00').
-
-    One rule for the CLI's corpus reader and every date the API takes, so a file is accepted by both
-    or by neither. Raises ValueError for anything else ('20220613', '2024-02-30', 'June').
-    """
-    value = value.strip()
-    day = value[:10] if len(value) > 10 and value[10] in "T " else value
-    if not _ISO_DAY.match(day):
-        raise ValueError(f"{value[:40]!r} is not a date written YYYY-MM-DD")
-    try:
-        return date.fromisoformat(day)
-    except ValueError:
-        raise ValueError(f"{value[:40]!r} is not a date written YYYY-MM-DD") from None
-
-
 def parse_date(value: object) -> date | None:
     """Dates as JSONL corpora write them (see `iso_day`); None for nothing or anything else."""
     if not value or not isinstance(value, str):
@@ -306,30 +287,99 @@ def _text_field(row: dict[str, Any], *keys: str) -> str | None:
     return None
 
 
-def parse_jsonl(text: str, name: str) -> Iterator[Article]:
-    """Articles of JSONL text: `id, title, source, published_at, url, body` (or `text`) per line."""
+# Reads one line's object (its line number given) into fields; raises InvalidDocument for a line it refuses.
+RowReader = Callable[[int, dict[str, Any]], ArticleFields]
+
+
+def corpus_row(_: int, row: dict[str, Any]) -> ArticleFields:
+    """A corpus line as `rag ingest` reads it: `id, title, source, published_at, url, body` (or `text`); an
+    integer id is its decimal string; other keys are ignored."""
+    article_id = row.get("id")
+    if isinstance(article_id, int) and not isinstance(article_id, bool):
+        article_id = str(article_id)
+    if not isinstance(article_id, str) or not article_id.strip():
+        raise InvalidDocument("id: must be a non-empty string")
+    published = row.get("published_at")
+    published_at = parse_date(published)
+    if published and published_at is None:
+        raise InvalidDocument(f"published_at: {str(published)[:40]!r} is not a date")
+    return ArticleFields(
+        id=article_id,
+        title=_text_field(row, "title") or "",
+        body=_text_field(row, "body", "text") or "",
+        source=_text_field(row, "source"),
+        published_at=published_at,
+        url=_text_field(row, "url"),
+    )
+
+
+def parse_jsonl(
+    text: str,
+    name: str,
+    read_row: RowReader = corpus_row,
+    max_chars: int | None = None,
+    unique_ids: bool = False,
+    label: str | None = None,
+) -> Iterator[Article]:
+    """The articles of JSONL text, one a line, the one reader of the CLI and of uploads.
+
+    `read_row` reads each line's fields (the CLI's `corpus_row`, or the API's schema); `max_chars` limits a
+    body's length and `unique_ids` refuses two lines with one id. Errors name the line, after `label`
+    (default: the file's name); an article without a source takes the file's name."""
+    where = label or name
+    lines: dict[str, int] = {}
     for lineno, row in jsonl_rows(text, name):
         try:
-            article_id = row.get("id")
-            if isinstance(article_id, int) and not isinstance(article_id, bool):
-                article_id = str(article_id)
-            if not isinstance(article_id, str) or not article_id.strip():
-                raise InvalidDocument("id: must be a non-empty string")
-            published = row.get("published_at")
-            published_at = parse_date(published)
-            if published and published_at is None:
-                raise InvalidDocument(f"published_at: {str(published)[:40]!r} is not a date")
+            fields = read_row(lineno, row)
+        except InvalidDocument as exc:
+            raise InvalidDocument(f"{where} line {lineno}: {exc}") from exc
+        if max_chars is not None and len(fields.body) > max_chars:
+            raise InvalidDocument(
+                f"{where} line {lineno}: body: article {fields.id!r} is longer than {max_chars} characters"
+            )
+        if unique_ids and fields.id in lines:
+            raise InvalidDocument(f"{where}: article id {fields.id!r} is on lines {lines[fields.id]} and {lineno}")
+        lines[fields.id] = lineno
+        try:
             yield article_from_body(
-                article_id=article_id,
-                title=_text_field(row, "title") or "",
-                body=_text_field(row, "body", "text") or "",
-                source=_text_field(row, "source") or name,
-                published_at=published_at,
-                url=_text_field(row, "url"),
+                article_id=fields.id,
+                title=fields.title,
+                body=fields.body,
+                source=fields.source or name,
+                published_at=fields.published_at,
+                url=fields.url,
                 source_file=name,
             )
         except InvalidDocument as exc:
-            raise InvalidDocument(f"{name} line {lineno}: {exc}") from exc
+            raise InvalidDocument(f"{where} line {lineno}: {exc}") from exc
+
+
+def within_limit(article_id: str, body: str, max_chars: int, where: str) -> None:
+    """The size every write path holds an article to (RAG_MAX_ARTICLE_CHARS)."""
+    if len(body) > max_chars:
+        raise InvalidDocument(f"{where}: article {article_id!r} is longer than {max_chars} characters")
+
+
+def article_from_fields(fields: ArticleFields, max_chars: int, default_source: str = "api") -> Article:
+    """An article a caller describes (POST /documents), held to `max_chars`."""
+    within_limit(fields.id, fields.body, max_chars, "body")
+    source = fields.source or default_source
+    return article_from_body(fields.id, fields.title, fields.body, source, fields.published_at, fields.url)
+
+
+def upload_articles(raw: bytes, name: str, max_chars: int, read_row: RowReader = corpus_row) -> list[Article]:
+    """The articles of an uploaded file: a `.jsonl` corpus read line by line with `read_row`, or plain text
+    split into articles whose ids are `<file stem>-<n>`; every article held to `max_chars`."""
+    text = decode_upload(raw)
+    if name.endswith(".jsonl"):
+        articles = list(parse_jsonl(text, name, read_row, max_chars=max_chars, unique_ids=True, label="file"))
+    else:
+        articles = split_articles(text, file_id=Path(name).stem, source=name, source_file=name)
+        for article in articles:
+            within_limit(article.id, article.text, max_chars, "file")
+    if not articles:
+        raise InvalidDocument("file: no article text found")
+    return articles
 
 
 def load_jsonl(path: Path) -> Iterator[Article]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,48 @@ class Article:
 
 
 @dataclass(frozen=True, slots=True)
+class ArticleFields:
+    """An article as a caller describes it (a JSONL line, a POST /documents body): its headline given apart
+    from its body, which becomes the article's text."""
+
+    id: str
+    title: str
+    body: str
+    source: str | None = None
+    published_at: date | None = None
+    url: str | None = None
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What one ingest did; `embedded_tokens` counts passage tokens sent to the model; `ids` are the ids of
+    the articles it was given, in order."""
+
+    articles: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks: int = 0
+    embedded_tokens: int = 0
+    seconds: float = 0.0
+    files: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One message of a conversation: `role` is "user" or "assistant"."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
 class Chunk:
     """A passage of one article, sized for the embedding model. `text == article.text[start:end]`."""
 
@@ -78,6 +123,40 @@ class ArticleRecord:
     text: str | None = None
 
 
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def iso_day(value: str) -> date:
+    """A day written YYYY-MM-DD, or the day of a timestamp ('2022-06-13T10:00:00Z', '2022-06-13 10:00').
+
+    One rule for the CLI's corpus reader and every date the API takes, so a file is accepted by both
+    or by neither. Raises ValueError for anything else ('20220613', '2024-02-30', 'June').
+    """
+    value = value.strip()
+    day = value[:10] if len(value) > 10 and value[10] in "T " else value
+    if not _ISO_DAY.match(day):
+        raise ValueError(f"{value[:40]!r} is not a date written YYYY-MM-DD")
+    try:
+        return date.fromisoformat(day)
+    except ValueError:
+        raise ValueError(f"{value[:40]!r} is not a date written YYYY-MM-DD") from None
+
+
+def day_number(value: date) -> int:
+    """Dates as integers (20220613): Chroma compares numbers, not strings."""
+    return value.year * 10000 + value.month * 100 + value.day
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One restriction of `Filters` on a chunk's metadata: `field` is "source", "article_id" or
+    "published_day" (`day_number`; undated chunks have none and fail every date condition)."""
+
+    field: Literal["source", "article_id", "published_day"]
+    op: Literal["in", "gte", "lte"]
+    value: tuple[str, ...] | int
+
+
 @dataclass(frozen=True, slots=True)
 class Filters:
     """Restrictions a caller may put on retrieval, and a preference.
@@ -98,6 +177,18 @@ class Filters:
     def empty(self) -> bool:
         """No restriction (a preference alone restricts nothing)."""
         return not (self.sources or self.article_ids or self.date_from or self.date_to)
+
+    def conditions(self) -> Iterator[Condition]:
+        """What these filters mean, once: Chroma's `where` (rag.storage) and the snapshot's mask
+        (rag.snapshot) are both written from it."""
+        if self.sources:
+            yield Condition("source", "in", tuple(self.sources))
+        if self.article_ids:
+            yield Condition("article_id", "in", tuple(self.article_ids))
+        if self.date_from:
+            yield Condition("published_day", "gte", day_number(self.date_from))
+        if self.date_to:
+            yield Condition("published_day", "lte", day_number(self.date_to))
 
     @property
     def preferred(self) -> Filters | None:
@@ -170,3 +261,15 @@ class Answer:
     warnings: list[str] = field(default_factory=list)
     # The calibrated probability that the best-ranked sentence answers the question (extractive answers).
     confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSize:
+    """How much the in-memory index holds."""
+
+    articles: int
+    chunks: int
+
+
+# What an answer stream yields: pieces of text as they are produced, then the finished Answer.
+AnswerEvent = str | Answer

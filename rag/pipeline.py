@@ -12,15 +12,27 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.answering import AnswerEvent, AnswerPolicy, ExtractiveAnswerer, GenerativeAnswerer, Scale, stream_text
+from rag.answering import ExtractiveAnswerer, GenerativeAnswerer, stream_text
 from rag.chunking import Chunker
-from rag.conversation import Turn, standalone_question
+from rag.conversation import standalone_question
 from rag.embedding import BGE_SMALL, MINILM, Embedder, OnnxEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder
 from rag.errors import InvalidQuestion, ProviderError
 from rag.generation import OpenAIGenerator, build_rewrite_messages
-from rag.indexing import Indexer, IngestReport, Progress, make_prefix
-from rag.models import Answer, Article, ArticleRecord, Filters
-from rag.reranking import CrossEncoder, RerankPolicy, SentenceRanker
+from rag.indexing import Indexer, Progress, make_prefix
+from rag.loading import RowReader, article_from_fields, corpus_row, upload_articles
+from rag.models import (
+    Answer,
+    AnswerEvent,
+    Article,
+    ArticleFields,
+    ArticleRecord,
+    Filters,
+    IndexSize,
+    IngestReport,
+    Turn,
+)
+from rag.policies import RerankPolicy, policies
+from rag.reranking import CrossEncoder, SentenceRanker
 from rag.retrieval import HybridRetriever, Retrieval
 from rag.settings import Settings
 from rag.storage import ChromaStore
@@ -93,6 +105,15 @@ class Pipeline:
             self.retriever.refresh(force=True)
         return report
 
+    def add(self, items: Sequence[ArticleFields], max_chars: int) -> IngestReport:
+        """Ingest articles callers describe (POST /documents), each held to `max_chars`."""
+        return self.ingest_articles([article_from_fields(item, max_chars) for item in items])
+
+    def upload(self, raw: bytes, name: str, max_chars: int, read_row: RowReader = corpus_row) -> IngestReport:
+        """Ingest an uploaded file (`rag.loading.upload_articles`): re-uploading a name replaces its articles
+        and removes those it no longer holds."""
+        return self.ingest_articles(upload_articles(raw, name, max_chars, read_row), sync_files={name})
+
     def delete(self, article_id: str) -> None:
         self.indexer.delete(article_id)
         self.retriever.refresh(force=True)
@@ -146,13 +167,14 @@ class Pipeline:
 
     def _answer(self, question: str, k: int, retrieval: Retrieval, started: float) -> Iterator[AnswerEvent]:
         t_rank = time.perf_counter()
-        ranking = self.ranker.rank(question, retrieval.question_vector, retrieval.hits, retrieval.snapshot)
+        parsed = retrieval.question
+        ranking = self.ranker.rank(parsed, retrieval.question_vector, retrieval.hits, retrieval.snapshot)
         hits = ranking.passages(retrieval.hits) if self.ranker.policy.reorder_passages else retrieval.hits
         t_answer = time.perf_counter()
         if self.generative is None:
-            events = stream_text(self.answerer.answer(question, ranking, hits))
+            events = stream_text(self.answerer.answer(parsed, ranking, hits))
         else:
-            events = self.generative.stream(question, ranking, hits, retrieval.snapshot, k)
+            events = self.generative.stream(parsed, ranking, hits, retrieval.snapshot, k)
         for event in events:
             if not isinstance(event, Answer):
                 yield event
@@ -167,6 +189,23 @@ class Pipeline:
                 "total": round((done - started) * 1000, 3),
             }
             yield event
+
+    def load(self) -> IndexSize:
+        """Load the in-memory index from the store now (at start-up), whatever was loaded before."""
+        snapshot = self.retriever.refresh(force=True)
+        return IndexSize(len(snapshot.article_terms), len(snapshot.chunks))
+
+    def health(self) -> IndexSize:
+        """Check that the store answers and the in-memory index is current (reloading it if the store
+        changed); raises StoreUnavailable when it does not answer."""
+        self.store.ping()
+        snapshot = self.retriever.refresh()
+        return IndexSize(len(snapshot.article_terms), len(snapshot.chunks))
+
+    def index_size(self) -> IndexSize | None:
+        """What the in-memory index holds now, without asking the store (None before it is loaded)."""
+        snapshot = self.retriever.snapshot
+        return None if snapshot is None else IndexSize(len(snapshot.article_terms), len(snapshot.chunks))
 
     def documents(self) -> list[ArticleRecord]:
         return sorted(self.store.article_records().values(), key=lambda r: r.id)
@@ -190,48 +229,26 @@ def build_pipeline(settings: Settings) -> Pipeline:
         prefix=prefix,
     )
     indexer = Indexer(store, embedder, chunker, prefix)
-    retriever = HybridRetriever(
-        store,
-        embedder,
-        candidates=settings.candidates,
-        rrf_k=settings.rrf_k,
-        dense_weight=settings.dense_weight,
-        lexical_weight=settings.lexical_weight,
-        prefer_weight=settings.prefer_weight,
-        refresh_seconds=settings.refresh_seconds,
-    )
-    answerer = ExtractiveAnswerer(answer_policy(settings))
+    tuned = policies(settings)
+    retriever = HybridRetriever(store, embedder, tuned.retrieval, refresh_seconds=settings.refresh_seconds)
+    answerer = ExtractiveAnswerer(tuned.answer)
     return Pipeline(
         settings,
         store,
         embedder,
         indexer,
         retriever,
-        build_ranker(settings),
+        build_ranker(settings, tuned.rerank),
         answerer,
         build_generative(settings, embedder, answerer),
     )
 
 
-def build_ranker(settings: Settings) -> SentenceRanker:
+def build_ranker(settings: Settings, policy: RerankPolicy) -> SentenceRanker:
     """The reranking stage: the cross-encoder (loaded once, here) unless RAG_RERANKER=none."""
-    policy = RerankPolicy(
-        passages=settings.rerank_passages,
-        shortlist=settings.rerank_sentences,
-        budget_tokens=settings.rerank_budget_tokens,
-    )
     if settings.reranker == "none":
         return SentenceRanker(policy)
     return SentenceRanker(policy, CrossEncoder(threads=settings.rerank_threads))
-
-
-def answer_policy(settings: Settings) -> AnswerPolicy:
-    """The answer policy, with what settings override of its defaults."""
-    default = AnswerPolicy()
-    cross = default.cross_encoder
-    if settings.refuse_below is not None:
-        cross = Scale(cross.slope, cross.intercept, settings.refuse_below, cross.keep_within)
-    return AnswerPolicy(max_sentences=settings.answer_max_sentences, cross_encoder=cross, cheap=default.cheap)
 
 
 def build_generative(settings: Settings, embedder: Embedder, fallback: ExtractiveAnswerer) -> GenerativeAnswerer | None:

@@ -15,13 +15,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from rag.citations import quote_text
 from rag.model_files import CROSS_ENCODER, locate
 from rag.models import ScoredChunk, Span
-from rag.retrieval import Snapshot
+from rag.policies import RerankPolicy
+from rag.question import Question
+from rag.snapshot import Sentences
 
 _TERMINAL = re.compile(r"[.!?…:][\"”’')\]]*$")
 
@@ -82,24 +85,6 @@ class CrossEncoder:
 
 
 @dataclass(frozen=True, slots=True)
-class RerankPolicy:
-    """How many sentences compete, how the cheap stage scores them, and what the cross-encoder may spend.
-
-    The cheap-stage weights are the ones the answerer has used since before the cross-encoder (chosen on the
-    seed questions' tune half); the shortlist and budget were chosen on the tune halves of both question
-    sets, against the latency they cost (eval/README.md, bench/README.md).
-    """
-
-    passages: int = 5  # top passages whose sentences compete
-    shortlist: int = 8  # most sentences the cross-encoder reads
-    budget_tokens: int = 256  # most cross-encoder tokens (question and sentence pairs) per question
-    lexical_weight: float = 0.3  # cheap score: weight of the sentence's share of the question's terms
-    passage_weight: float = 0.1  # cheap score: weight of the passage's share
-    rank_weight: float = 0.05  # cheap score: bonus for sentences of higher-ranked passages
-    reorder_passages: bool = False  # list retrieved passages with those of the best sentences first
-
-
-@dataclass(frozen=True, slots=True)
 class Candidate:
     """A sentence of a retrieved passage, with its cheap score and, if it was read, its cross-encoder logit."""
 
@@ -132,6 +117,12 @@ class Ranking:
         return [*first.values(), *(h for h in hits if h.chunk.id not in first)]
 
 
+class SentenceSource(Protocol):
+    """What the ranker reads of the index: a chunk's sentence vectors and terms (`rag.snapshot.Snapshot`)."""
+
+    def sentences(self, chunk_id: str) -> Sentences | None: ...
+
+
 class SentenceRanker:
     """The cascade: cheap scores for every sentence of the top passages, the cross-encoder for the best few."""
 
@@ -139,35 +130,32 @@ class SentenceRanker:
         self.policy = policy or RerankPolicy()
         self.cross_encoder = cross_encoder
 
-    def rank(self, question: str, vector: np.ndarray, hits: Sequence[ScoredChunk], snapshot: Snapshot) -> Ranking:
+    def rank(
+        self, question: Question, vector: np.ndarray, hits: Sequence[ScoredChunk], index: SentenceSource
+    ) -> Ranking:
         """The shortlisted sentences of `hits[:passages]`, ranked (by cross-encoder logit when there is one)."""
         policy = self.policy
-        weights, total = snapshot.lexical.question_weights(question)
         candidates: list[Candidate] = []
         seen: set[tuple[str, int, int]] = set()
         for hit in hits[: policy.passages]:
-            idx = snapshot.by_id.get(hit.chunk.id)
-            if idx is None:
+            stored = index.sentences(hit.chunk.id)
+            if stored is None:
                 continue
-            vectors = snapshot.sentence_vectors(idx)
-            sims = vectors @ vector
-            passage_terms = snapshot.chunk_terms[idx]
-            passage_share = sum(w for t, w in weights.items() if t in passage_terms) / total
-            base = policy.passage_weight * passage_share + policy.rank_weight / hit.rank
-            for row, (span, found) in enumerate(zip(hit.chunk.sentences, snapshot.sentence_terms(idx), strict=True)):
+            sims = stored.vectors @ vector
+            base = policy.passage_weight * question.share(stored.passage_terms) + policy.rank_weight / hit.rank
+            for row, (span, found) in enumerate(zip(hit.chunk.sentences, stored.terms, strict=True)):
                 key = (hit.chunk.article_id, span.start, span.end)
                 text = quote_text(hit.chunk, span)
                 if key in seen or is_heading(text):
                     continue
                 seen.add(key)
-                share = sum(w for t, w in weights.items() if t in found) / total
-                cheap = float(sims[row]) + policy.lexical_weight * share + base
-                candidates.append(Candidate(hit, span, text, vectors[row], cheap))
+                cheap = float(sims[row]) + policy.lexical_weight * question.share(found) + base
+                candidates.append(Candidate(hit, span, text, stored.vectors[row], cheap))
         candidates.sort(key=lambda c: (-c.cheap, c.hit.rank, c.sentence.start))
         if self.cross_encoder is None:
             return Ranking(candidates[: policy.shortlist], cross_encoded=False)
         shortlist = candidates[: policy.shortlist]
-        logits, tokens = self.cross_encoder.score(question, [c.text for c in shortlist], policy.budget_tokens)
+        logits, tokens = self.cross_encoder.score(question.text, [c.text for c in shortlist], policy.budget_tokens)
         read = [
             Candidate(c.hit, c.sentence, c.text, c.vector, c.cheap, float(logit))
             for c, logit in zip(shortlist, logits, strict=False)

@@ -27,7 +27,7 @@ import numpy as np
 
 from rag.errors import ConfigError, DocumentNotFound, RagError, StoreUnavailable
 from rag.lexical import TERMS_VERSION, passage_terms
-from rag.models import Article, ArticleRecord, Chunk, Filters, Span
+from rag.models import Article, ArticleRecord, Chunk, Filters, Span, day_number
 
 _PAGE = 2000
 _WRITE_CHUNKS = 1000  # chunks per upsert: well under Chroma's largest batch
@@ -85,11 +85,6 @@ def _decode_raw(raw: bytes) -> np.ndarray:
     vectors = quantised * scales[:, None]
     norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     return (vectors / norms).astype(np.float32)
-
-
-def day_number(value: date) -> int:
-    """Dates as integers (20220613): Chroma compares numbers, not strings."""
-    return value.year * 10000 + value.month * 100 + value.day
 
 
 def _date_or_none(value: Any) -> date | None:
@@ -211,18 +206,13 @@ def _record_from_row(article_id: str, meta: dict[str, Any], text: str | None = N
 
 
 def where_clause(filters: Filters | None) -> dict[str, Any] | None:
-    """The Chroma `where` for retrieval filters (None when unfiltered)."""
+    """The Chroma `where` for retrieval filters (None when unfiltered), written from `Filters.conditions`."""
     if filters is None or filters.empty:
         return None
-    terms: list[dict[str, Any]] = []
-    if filters.sources:
-        terms.append({"source": {"$in": list(filters.sources)}})
-    if filters.article_ids:
-        terms.append({"article_id": {"$in": list(filters.article_ids)}})
-    if filters.date_from:
-        terms.append({"published_day": {"$gte": day_number(filters.date_from)}})
-    if filters.date_to:
-        terms.append({"published_day": {"$lte": day_number(filters.date_to)}})
+    terms: list[dict[str, Any]] = [
+        {c.field: {"$in": list(c.value)} if isinstance(c.value, tuple) else {f"${c.op}": c.value}}
+        for c in filters.conditions()
+    ]
     return terms[0] if len(terms) == 1 else {"$and": terms}
 
 

@@ -222,8 +222,8 @@ STOPWORDS = frozenset(
         "also",
     ]
 )
-# Words that ask rather than tell: they carry no evidence of their own.
-QUESTION_WORDS = frozenset(
+# Words that frame a question ("what did X say", "how many") rather than tell: no evidence of their own.
+FRAME_WORDS = frozenset(
     [
         "say",
         "said",

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rag.chunking import split_sentences as chunk_sentences
 from rag.citations import Quote, build_citations, quote_text
 from rag.embedding import Embedder
 from rag.models import Chunk, Citation, Flag, Span
@@ -24,13 +25,8 @@ from rag.text import terms
 # "[1]", "[1, 2]", "[1][2]", "[Passage 3]": the model's references to the numbered passages.
 _MARKER = re.compile(r"\s*\[\s*(?:passages?\s*)?(\d+(?:\s*[,;]\s*(?:passages?\s*)?\d+)*)\s*\]", re.IGNORECASE)
 _MARKER_SPAN = r"\[\s*(?:passages?\s*)?\d+(?:\s*[,;]\s*(?:passages?\s*)?\d+)*\s*\]"
-# A sentence ends at terminal punctuation (plus closing quotes and trailing markers) before a space;
-# not after a lone capital ("U.S.", "J. Smith") or a common title abbreviation.
-_END = re.compile(
-    r"(?<!\b[A-Z])(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bMrs)(?<!\bGen)(?<!\bSen)(?<!\bGov)"
-    rf"[.!?…]+[\"”’')]*(?:\s*{_MARKER_SPAN})*(?=\s|$)",
-    re.IGNORECASE,
-)
+# Markers that open what the splitter took for a sentence belong to the one before ("... capital. [1] He said").
+_LEADING_MARKERS = re.compile(rf"(?:\s*{_MARKER_SPAN})+")
 # Sentences of a document that address a model rather than a reader never count as evidence.
 _INSTRUCTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b.{0,40}\b(?:instructions?|prompts?|rules|directions)\b"
@@ -81,19 +77,18 @@ class Evidence:
 
 
 def split_sentences(text: str) -> list[str]:
-    """The answer's sentences, each keeping the markers that follow its final punctuation."""
-    out: list[str] = []
-    for line in text.splitlines():
-        start = 0
-        for match in _END.finditer(line):
-            piece = line[start : match.end()].strip()
-            if piece:
-                out.append(piece)
-            start = match.end()
-        rest = line[start:].strip()
-        if rest:
-            out.append(rest)
-    return out
+    """The answer's sentences, split as articles are (`rag.chunking.split_sentences`), each keeping the
+    markers that follow its final punctuation."""
+    spans: list[Span] = []
+    for span in chunk_sentences(text):
+        lead = _LEADING_MARKERS.match(text, span.start, span.end)
+        if lead and spans:
+            spans[-1] = Span(spans[-1].start, lead.end())
+            span = Span(lead.end(), span.end)
+        piece = text[span.start : span.end].strip()
+        if piece:
+            spans.append(span)
+    return [text[s.start : s.end].strip() for s in spans]
 
 
 def markers(sentence: str) -> list[int]:

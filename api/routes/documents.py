@@ -24,8 +24,7 @@ from api.schemas import (
     Problem,
 )
 from rag.errors import InvalidDocument
-from rag.loading import article_from_body, decode_upload, jsonl_rows, split_articles
-from rag.models import Article
+from rag.models import ArticleFields
 
 router = APIRouter(tags=["documents"])
 
@@ -61,12 +60,8 @@ def add_documents(body: DocumentsIn, request: Request, pipeline: ReadyPipelineDe
     settings = request.app.state.settings
     if len(items) > settings.max_batch_articles:
         raise InvalidDocument(f"articles: at most {settings.max_batch_articles} articles per request")
-    articles = []
-    for item in items:
-        _within_limit(item.id, item.body, settings.max_article_chars, "body")
-        articles.append(article_from_body(item.id, item.title, item.body, item.source, item.published_at, item.url))
-    report = pipeline.ingest_articles(articles)
-    return IngestResult.of(report, [a.id for a in articles])
+    fields = [ArticleFields(i.id, i.title, i.body, i.source, i.published_at, i.url) for i in items]
+    return IngestResult.of(pipeline.add(fields, settings.max_article_chars))
 
 
 @router.post("/documents/upload", response_model=IngestResult, responses=_WRITE_ERRORS, dependencies=[WriteAccess])  # type: ignore[arg-type]
@@ -84,53 +79,19 @@ async def upload_documents(
     raw = await file.read(limit + 1)
     if len(raw) > limit:
         raise HTTPException(413, f"file: larger than the {limit}-byte upload limit")
-    articles = await run_in_threadpool(_upload_articles, raw, name, request.app.state.settings.max_article_chars)
-    report = await run_in_threadpool(pipeline.ingest_articles, articles, {name})
-    return IngestResult.of(report, [a.id for a in articles])
+    max_chars = request.app.state.settings.max_article_chars
+    report = await run_in_threadpool(pipeline.upload, raw, name, max_chars, _schema_row)
+    return IngestResult.of(report)
 
 
-def _upload_articles(raw: bytes, name: str, max_chars: int) -> list[Article]:
-    text = decode_upload(raw)
-    if name.endswith(".jsonl"):
-        articles = _jsonl_articles(text, name, max_chars)
-    else:
-        # Ids are `<file stem>-<n>`, valid ids since the name matched _UPLOAD_NAME.
-        articles = split_articles(text, file_id=PurePath(name).stem, source=name, source_file=name)
-        for article in articles:
-            _within_limit(article.id, article.text, max_chars, "file")
-    if not articles:
-        raise InvalidDocument("file: no article text found")
-    return articles
-
-
-def _within_limit(article_id: str, body: str, max_chars: int, where: str) -> None:
-    """The size every write path holds an article to (RAG_MAX_ARTICLE_CHARS)."""
-    if len(body) > max_chars:
-        raise InvalidDocument(f"{where}: article {article_id!r} is longer than {max_chars} characters")
-
-
-def _jsonl_articles(text: str, name: str, max_chars: int) -> list[Article]:
-    """A JSONL upload's articles, each line held to the rules of POST /documents (errors name the line)."""
-    articles: list[Article] = []
-    lines: dict[str, int] = {}
-    for lineno, row in jsonl_rows(text, name):
+def _schema_row(lineno: int, row: dict[str, object]) -> ArticleFields:
+    """A JSONL upload's line held to the rules of POST /documents; a refusal is a 422 naming the line."""
+    try:
+        item = JsonlArticleIn.model_validate(row)
+    except ValidationError as exc:
         where = ("file", f"line {lineno}")
-        try:
-            item = JsonlArticleIn.model_validate(row)
-        except ValidationError as exc:
-            raise RequestValidationError([{**e, "loc": (*where, *e["loc"])} for e in exc.errors()]) from exc
-        _within_limit(item.id, item.body, max_chars, f"file line {lineno}: body")
-        if item.id in lines:
-            raise InvalidDocument(f"file: article id {item.id!r} is on lines {lines[item.id]} and {lineno}")
-        lines[item.id] = lineno
-        try:
-            article = article_from_body(
-                item.id, item.title, item.body, item.source or name, item.published_at, item.url, source_file=name
-            )
-        except InvalidDocument as exc:
-            raise InvalidDocument(f"file line {lineno}: {exc}") from exc
-        articles.append(article)
-    return articles
+        raise RequestValidationError([{**e, "loc": (*where, *e["loc"])} for e in exc.errors()]) from exc
+    return ArticleFields(item.id, item.title, item.body, item.source, item.published_at, item.url)
 
 
 @router.delete(

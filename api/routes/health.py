@@ -20,19 +20,16 @@ def health(request: Request) -> JSONResponse:
         body = Health(status=status, detail=state.startup_error or "ingesting the seed corpus")
         return JSONResponse(body.model_dump(), status_code=503)
     try:
-        state.pipeline.store.ping()
-        snapshot = state.pipeline.retriever.refresh()
+        size = state.pipeline.health()
     except RagError as exc:
         return JSONResponse(Health(status="unavailable", detail=str(exc)).model_dump(), status_code=503)
-    articles = len(snapshot.article_terms)
-    body = Health(status="ready", articles=articles, chunks=len(snapshot.chunks))
+    body = Health(status="ready", articles=size.articles, chunks=size.chunks)
     return JSONResponse(body.model_dump(), status_code=200)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
 def metrics(request: Request) -> Response:
     """Prometheus metrics: request counts and latency histograms by route, index size."""
-    snapshot = request.app.state.pipeline.retriever.snapshot
-    articles = len(snapshot.article_terms) if snapshot else None
-    chunks = len(snapshot.chunks) if snapshot else None
+    size = request.app.state.pipeline.index_size()
+    articles, chunks = (size.articles, size.chunks) if size else (None, None)
     return Response(request.app.state.metrics.render(articles, chunks), media_type=CONTENT_TYPE)

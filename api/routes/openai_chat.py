@@ -21,8 +21,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from api.chat_schemas import MODEL_ID, AssistantMessage, ChatCompletion, ChatRequest, Choice, ModelCard, ModelList
 from api.deps import ReadAccess, ReadyPipelineDep
 from api.schemas import CitationOut, Problem
-from rag.answering import AnswerEvent
-from rag.models import Answer
+from rag.models import Answer, AnswerEvent
 
 log = logging.getLogger("api")
 

@@ -10,9 +10,9 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from api.deps import ReadAccess, ReadyPipelineDep
+from api.problems import problem_body
 from api.schemas import Problem, QueryRequest, QueryResponse
-from rag.answering import AnswerEvent
-from rag.models import Answer
+from rag.models import Answer, AnswerEvent
 
 log = logging.getLogger("api")
 
@@ -49,7 +49,7 @@ def _events(events: Iterator[AnswerEvent], include_retrieved: bool, asked: str |
                 yield sse("token", {"text": event})
     except Exception as exc:  # the status line is sent: report in-band, in the same shape as every error
         log.exception("answer stream failed", exc_info=exc)
-        yield sse("error", Problem(title="Internal Server Error", status=500, detail=str(exc)).model_dump())
+        yield sse("error", problem_body(500, str(exc)))
 
 
 _STREAM = {200: {"content": {"text/event-stream": {}}, "description": "`token` events, then `done` (or `error`)."}}

@@ -4,10 +4,11 @@ import math
 
 import pytest
 
-from rag.answering import NO_ANSWER, AnswerPolicy, ExtractiveAnswerer, Scale, continuation
+from rag.answering import NO_ANSWER, ExtractiveAnswerer, continuation
 from rag.chunking import split_sentences
 from rag.models import Chunk, Filters
 from rag.pipeline import Pipeline
+from rag.policies import AnswerPolicy, Scale
 from rag.reranking import SentenceRanker
 
 # Questions from eval/questions/seeds.jsonl (written by hand from the seed text) that the default
@@ -109,16 +110,16 @@ def test_the_answer_follows_the_scale_of_the_ranking_it_is_given(pipeline: Pipel
     question = "Which Chinese city was Putin due to visit for the opening of the 8th Russia-China Expo?"
     retrieval = pipeline.retriever.retrieve(question, 10)
     cheap = SentenceRanker(pipeline.ranker.policy).rank(
-        question, retrieval.question_vector, retrieval.hits, retrieval.snapshot
+        retrieval.question, retrieval.question_vector, retrieval.hits, retrieval.snapshot
     )
     assert not cheap.cross_encoded and cheap.candidates
     policy = AnswerPolicy()
-    answer = ExtractiveAnswerer(policy).answer(question, cheap, retrieval.hits)
+    answer = ExtractiveAnswerer(policy).answer(retrieval.question, cheap, retrieval.hits)
     assert answer.answerable and "Harbin" in answer.text
     assert answer.confidence == round(policy.cheap.probability(cheap.candidates[0].score), 4)
     # A threshold no probability reaches refuses, and says how sure it was.
     strict = AnswerPolicy(cheap=Scale(policy.cheap.slope, policy.cheap.intercept, 1.0, policy.cheap.keep_within))
-    refused = ExtractiveAnswerer(strict).answer(question, cheap, retrieval.hits)
+    refused = ExtractiveAnswerer(strict).answer(retrieval.question, cheap, retrieval.hits)
     assert not refused.answerable and refused.confidence == answer.confidence
 
 

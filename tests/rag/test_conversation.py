@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.conversation import Turn, entities, rewrite_one, standalone_question, topic
+from rag.conversation import entities, rewrite_one, standalone_question, topic
 from rag.generation import REWRITE_PROMPT
+from rag.models import Turn
 from rag.pipeline import Pipeline
 from tests.fake_llm import FakeLLM, Reply
 

@@ -98,7 +98,7 @@ def test_deleting_an_article_removes_it_everywhere(fresh: tuple[Pipeline, Path])
 
 
 def test_an_incremental_refresh_equals_a_full_reload(fresh: tuple[Pipeline, Path]) -> None:
-    from rag.retrieval import Snapshot
+    from rag.snapshot import Snapshot
 
     pipeline, corpus = fresh
     pipeline.ingest([corpus])

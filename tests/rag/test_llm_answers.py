@@ -44,7 +44,9 @@ def test_the_passage_of_the_best_ranked_sentence_comes_first_in_the_prompt(
     fake_llm.reply = Reply(text=lambda request: f"It is as stable as mountains. [{passage_with(request, 'mountains')}]")
     llm_pipeline.ask(question)
     retrieval = llm_pipeline.retriever.retrieve(question, 10)
-    ranking = llm_pipeline.ranker.rank(question, retrieval.question_vector, retrieval.hits, retrieval.snapshot)
+    ranking = llm_pipeline.ranker.rank(
+        retrieval.question, retrieval.question_vector, retrieval.hits, retrieval.snapshot
+    )
     best = ranking.candidates[0]
     assert "stable as mountains" in best.text and best.hit.chunk.id != retrieval.hits[0].chunk.id
     prompt = fake_llm.requests[-1]["messages"][1]["content"]

@@ -9,7 +9,8 @@ import pytest
 from rag.errors import ConfigError
 from rag.model_files import CROSS_ENCODER, locate
 from rag.pipeline import Pipeline, build_pipeline
-from rag.reranking import CrossEncoder, RerankPolicy, SentenceRanker, is_heading
+from rag.policies import RerankPolicy
+from rag.reranking import CrossEncoder, SentenceRanker, is_heading
 from tests.conftest import make_settings
 
 
@@ -68,7 +69,7 @@ def test_the_ranker_reads_a_shortlist_of_the_top_passages(pipeline: Pipeline) ->
     retrieval = pipeline.retriever.retrieve(question, 10)
     policy = RerankPolicy(passages=3, shortlist=5, budget_tokens=10_000)
     ranking = SentenceRanker(policy, pipeline.ranker.cross_encoder).rank(
-        question, retrieval.question_vector, retrieval.hits, retrieval.snapshot
+        retrieval.question, retrieval.question_vector, retrieval.hits, retrieval.snapshot
     )
     assert ranking.cross_encoded and 0 < len(ranking.candidates) <= 5 and ranking.tokens > 0
     top = {h.chunk.id for h in retrieval.hits[:3]}
@@ -86,7 +87,7 @@ def test_without_a_cross_encoder_the_cheap_scores_rank(pipeline: Pipeline) -> No
     question = "How much gas a year would the Power of Siberia 2 pipeline deliver?"
     retrieval = pipeline.retriever.retrieve(question, 10)
     ranking = SentenceRanker(RerankPolicy(shortlist=4)).rank(
-        question, retrieval.question_vector, retrieval.hits, retrieval.snapshot
+        retrieval.question, retrieval.question_vector, retrieval.hits, retrieval.snapshot
     )
     assert not ranking.cross_encoded and ranking.tokens == 0 and len(ranking.candidates) == 4
     assert all(c.logit is None and c.score == c.cheap for c in ranking.candidates)

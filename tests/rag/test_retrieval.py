@@ -5,10 +5,12 @@ import itertools
 import numpy as np
 import pytest
 
-from rag.lexical import TERMS_VERSION, LexicalIndex, compound_parts, passage_terms
+from rag.lexical import TERMS_VERSION, passage_terms
 from rag.models import Filters
 from rag.pipeline import Pipeline
-from rag.retrieval import HybridRetriever, chunk_terms
+from rag.policies import RetrievalPolicy
+from rag.retrieval import HybridRetriever
+from rag.snapshot import chunk_terms
 from rag.storage import _chunk_from_row
 from rag.text import setting_phrases, setting_terms, terms
 
@@ -24,7 +26,7 @@ def test_hybrid_ranking_records_both_retrievers(pipeline: Pipeline) -> None:
 
 def test_lexical_retrieval_finds_rare_exact_terms(pipeline: Pipeline) -> None:
     snapshot = pipeline.retriever.refresh()
-    hits = snapshot.lexical.search("Kishida", 3)
+    hits = snapshot.lexical.search(terms("Kishida"), 3)
     assert hits and "Kishida" in snapshot.chunks[hits[0][0]].chunk.text
 
 
@@ -64,7 +66,11 @@ def test_passages_whose_sentence_answers_are_ranked_first(pipeline: Pipeline) ->
     assert "issued in February 2023" in hits[0].chunk.text
     assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
     assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
-    plain = HybridRetriever(pipeline.store, pipeline.embedder, rerank_depth=0).retrieve(question, top_k=5).hits
+    plain = (
+        HybridRetriever(pipeline.store, pipeline.embedder, RetrievalPolicy(rerank_depth=0))
+        .retrieve(question, top_k=5)
+        .hits
+    )
     assert "issued in February 2023" not in plain[0].chunk.text
 
 
@@ -98,7 +104,9 @@ def test_corpora_over_the_exact_limit_are_searched_through_chroma(
     question = "How much gas does Russia send to China?"
     exact = pipeline.retriever.retrieve(question, top_k=5)
     assert calls == []  # 51 chunks: an exact scan of the snapshot
-    through_chroma = HybridRetriever(pipeline.store, pipeline.embedder, exact_limit=0).retrieve(question, top_k=5)
+    through_chroma = HybridRetriever(pipeline.store, pipeline.embedder, RetrievalPolicy(exact_limit=0)).retrieve(
+        question, top_k=5
+    )
     assert calls == [1]
     assert [h.chunk.id for h in through_chroma.hits] == [h.chunk.id for h in exact.hits]
 
@@ -145,26 +153,6 @@ def test_chunks_stored_by_another_tokeniser_are_tokenised_afresh(pipeline: Pipel
     assert missing.terms is None  # stored before terms were kept
 
 
-def test_a_hyphenated_question_word_counts_once() -> None:
-    # "year-end" is indexed whole and by its parts; weighing all three made it half of the question.
-    index = LexicalIndex([["year-end", "year", "end", "sanction"], ["video", "call"], ["year"]])
-    weights, total = index.question_weights("What did Xi tell Putin about sanctions during their year-end video call?")
-    assert "year-end" in weights and "year" not in weights and "end" not in weights
-    assert total == sum(weights.values())
-    # A part the question also uses as a word of its own still counts.
-    assert compound_parts("Russia-China ties: what does Russia want?") == {"russia-china": {"china"}}
-    assert "russia" in index.question_weights("Russia-China ties: what does Russia want?")[0]
-    assert compound_parts("no compound here") == {}
-
-
-def test_the_parts_of_a_hyphenated_word_the_corpus_never_writes_still_count() -> None:
-    # No document says "xi-putin": its parts are all of that word that can match anything.
-    index = LexicalIndex([["xi", "putin", "statement"], ["video", "call"], ["year-end", "year", "end"]])
-    weights, _ = index.question_weights("In how many fields did the Xi-Putin statement agree?")
-    assert "xi" in weights and "putin" in weights
-    assert index.document_frequency("xi-putin") == 0
-
-
 def test_the_topic_of_a_question_with_a_hyphenated_word_is_found(pipeline: Pipeline) -> None:
     # With "year-end" counted three times, passages about the year-end call outranked Xi's words on sanctions.
     question = "What did Xi tell Putin about sanctions during their year-end video call?"
@@ -190,5 +178,5 @@ def test_a_sentence_need_not_repeat_the_setting_its_article_names(pipeline: Pipe
     question = "How did Putin rate Russia's relations with China during the December 2022 video call with Xi?"
     hits = pipeline.retriever.retrieve(question, top_k=5).hits
     assert "best in history" in hits[0].chunk.text
-    whole = HybridRetriever(pipeline.store, pipeline.embedder, rerank_setting_weight=0.0)
+    whole = HybridRetriever(pipeline.store, pipeline.embedder, RetrievalPolicy(rerank_setting_weight=0.0))
     assert "best in history" not in whole.retrieve(question, top_k=5).hits[0].chunk.text

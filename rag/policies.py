@@ -1,0 +1,114 @@
+"""Every tuned number of the query path, in one place: what retrieval, reranking and answering are told.
+
+The defaults are the tuned values (eval/README.md says how each was chosen); `policies(settings)` fills
+in what the settings override. Stages receive their policy through their constructor and never read
+settings themselves.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from rag.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalPolicy:
+    """Hybrid retrieval: how many candidates each retriever gives, how they are fused and the top reordered."""
+
+    candidates: int = 50  # hits taken from each retriever before fusion
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    # The top `rerank_depth` fused passages are reordered by rerank_fused_weight × fused score + their best
+    # sentence (cosine + rerank_lexical_weight × its share of the question's terms); setting terms the sentence
+    # lacks but its article holds count rerank_setting_weight of theirs (rag/retrieval.py, `_rerank`).
+    rerank_depth: int = 10
+    rerank_fused_weight: float = 40.0
+    rerank_lexical_weight: float = 1.0
+    rerank_setting_weight: float = 0.2
+    prefer_weight: float = 0.3  # bonus of passages in the query's preferred date range
+    exact_limit: int = 20_000  # dense search over at most this many chunks is exact, from the snapshot
+    cached_chunks: int = 4096  # chunks whose decoded sentence vectors / terms a snapshot keeps
+    cached_articles: int = 512  # articles whose term sets a snapshot keeps (a question reads about 8)
+
+
+@dataclass(frozen=True, slots=True)
+class RerankPolicy:
+    """How many sentences compete, how the cheap stage scores them, and what the cross-encoder may spend.
+
+    The cheap-stage weights are the ones the answerer has used since before the cross-encoder (chosen on the
+    seed questions' tune half); the shortlist and budget were chosen on the tune halves of both question
+    sets, against the latency they cost.
+    """
+
+    passages: int = 5  # top passages whose sentences compete
+    shortlist: int = 8  # most sentences the cross-encoder reads
+    budget_tokens: int = 256  # most cross-encoder tokens (question and sentence pairs) per question
+    lexical_weight: float = 0.3  # cheap score: weight of the sentence's share of the question's terms
+    passage_weight: float = 0.1  # cheap score: weight of the passage's share
+    rank_weight: float = 0.05  # cheap score: bonus for sentences of higher-ranked passages
+    reorder_passages: bool = False  # list retrieved passages with those of the best sentences first
+
+
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """How to read one kind of sentence score: its calibration and the margins that are measured in it.
+
+    `probability(score)` = 1 / (1 + exp(-(slope * score + intercept))): the chance that a best-ranked sentence
+    with this score answers the question, fitted by `python -m eval.calibrate` on the tune halves.
+    """
+
+    slope: float
+    intercept: float
+    refuse_below: float  # answer only when the best sentence's probability reaches this
+    keep_within: float  # further sentences of the best one's passage score at most this much lower
+
+    def probability(self, score: float) -> float:
+        return 1.0 / (1.0 + math.exp(-(self.slope * score + self.intercept)))
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerPolicy:
+    """The answerer's knobs. Scores come from the cross-encoder, or, with `RAG_RERANKER=none`, from the
+    cheap stage; each has its own scale. The calibrations and thresholds were fitted by `python -m
+    eval.calibrate` on the tune halves of the seed and news-quiz questions (2026-12-07); `keep_within`
+    was chosen on the same halves (eval/README.md)."""
+
+    max_sentences: int = 3
+    duplicate_similarity: float = 0.95  # a sentence this close to a chosen one adds nothing
+    cross_encoder: Scale = field(default_factory=lambda: Scale(0.321, -1.243, 0.20, 4.0))
+    cheap: Scale = field(default_factory=lambda: Scale(3.672, -3.160, 0.15, 0.115))
+
+    def scale(self, cross_encoded: bool) -> Scale:
+        return self.cross_encoder if cross_encoded else self.cheap
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    retrieval: RetrievalPolicy
+    rerank: RerankPolicy
+    answer: AnswerPolicy
+
+
+def policies(settings: Settings) -> Policies:
+    """The policies with what `settings` override of their defaults."""
+    retrieval = RetrievalPolicy(
+        candidates=settings.candidates,
+        rrf_k=settings.rrf_k,
+        dense_weight=settings.dense_weight,
+        lexical_weight=settings.lexical_weight,
+        prefer_weight=settings.prefer_weight,
+    )
+    rerank = RerankPolicy(
+        passages=settings.rerank_passages,
+        shortlist=settings.rerank_sentences,
+        budget_tokens=settings.rerank_budget_tokens,
+    )
+    answer = AnswerPolicy(max_sentences=settings.answer_max_sentences)
+    if settings.refuse_below is not None:
+        which = "cheap" if settings.reranker == "none" else "cross_encoder"
+        scale = replace(getattr(answer, which), refuse_below=settings.refuse_below)
+        answer = replace(answer, **{which: scale})
+    return Policies(retrieval, rerank, answer)
