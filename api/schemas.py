@@ -19,9 +19,9 @@ from pydantic import (
 )
 
 from rag.models import Answer, ArticleRecord, Citation, Filters, Flag, IngestReport, ScoredChunk, Turn, iso_day
+from rag.settings import TOP_K_CEILING
 
 MAX_QUESTION_CHARS = 1000  # RAG_MAX_QUESTION_CHARS may lower it
-MAX_TOP_K = 50
 MAX_TURNS = 50  # messages of a conversation accepted with one question
 MAX_TURN_CHARS = 8000  # a previous answer (with its sources list) may be longer than a question
 
@@ -102,7 +102,13 @@ class QueryRequest(Strict):
         description="A question in plain language.",
         examples=["What did Putin say about China's 12-point plan?"],
     )
-    top_k: int | None = Field(None, ge=1, le=MAX_TOP_K, description="How many passages to retrieve.")
+    top_k: int | None = Field(
+        None,
+        ge=1,
+        le=TOP_K_CEILING,
+        description="How many passages to retrieve: 1 to the service's RAG_MAX_TOP_K (default 50; a larger "
+        "value is a 422 naming top_k).",
+    )
     filters: QueryFilters | None = None
     include_retrieved: bool = Field(False, description="Also return the ranked retrieved passages.")
     history: list[HistoryTurn] = Field(

@@ -1,4 +1,9 @@
-"""The `rag` command: ingest | ask | serve | eval | recover. Each parses, builds the pipeline, and calls it."""
+"""The `rag` command: ingest | ask | serve | eval | recover. Each parses, builds the pipeline, and calls it.
+
+The command sits above the packages it drives: `serve` imports `api` and `eval` imports `eval` inside their
+functions, never at the top, so that the library (`rag`) does not depend on the layers built on it and
+`rag ingest` or `rag ask` do not pay for loading FastAPI, uvicorn and matplotlib.
+"""
 
 from __future__ import annotations
 

@@ -47,10 +47,6 @@ class LexicalIndex:
     def document_frequency(self, term: str) -> int:
         return self._df.get(term, 0)
 
-    def search(self, query: Sequence[str], k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top `k` (document index, score) with a positive score, restricted to `mask` if given."""
-        return self.top(self.scores(query), k, mask)
-
     def scores(self, query: Sequence[str]) -> np.ndarray | None:
         """BM25 score of every document for the query's terms (None when none of them is in the corpus)."""
         query_terms = [t for t in query if t in self._df]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from rag.models import (
     IngestReport,
     Turn,
 )
-from rag.policies import RerankPolicy, policies
+from rag.policies import AnswerPolicy, RerankPolicy, RetrievalPolicy
 from rag.reranking import CrossEncoder, SentenceRanker
 from rag.retrieval import HybridRetriever, Retrieval
 from rag.settings import Settings
@@ -215,6 +216,35 @@ class Pipeline:
 
     def is_empty(self) -> bool:
         return self.store.count_chunks() == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    retrieval: RetrievalPolicy
+    rerank: RerankPolicy
+    answer: AnswerPolicy
+
+
+def policies(settings: Settings) -> Policies:
+    """The policies with what `settings` override of their defaults."""
+    retrieval = RetrievalPolicy(
+        candidates=settings.candidates,
+        rrf_k=settings.rrf_k,
+        dense_weight=settings.dense_weight,
+        lexical_weight=settings.lexical_weight,
+        prefer_weight=settings.prefer_weight,
+    )
+    rerank = RerankPolicy(
+        passages=settings.rerank_passages,
+        shortlist=settings.rerank_sentences,
+        budget_tokens=settings.rerank_budget_tokens,
+    )
+    answer = AnswerPolicy(max_sentences=settings.answer_max_sentences)
+    if settings.refuse_below is not None:
+        which = "cheap" if settings.reranker == "none" else "cross_encoder"
+        scale = replace(getattr(answer, which), refuse_below=settings.refuse_below)
+        answer = replace(answer, **{which: scale})
+    return Policies(retrieval, rerank, answer)
 
 
 def build_pipeline(settings: Settings) -> Pipeline:

@@ -1,16 +1,14 @@
 """Every tuned number of the query path, in one place: what retrieval, reranking and answering are told.
 
-The defaults are the tuned values (eval/README.md says how each was chosen); `policies(settings)` fills
-in what the settings override. Stages receive their policy through their constructor and never read
-settings themselves.
+The defaults are the tuned values (eval/README.md says how each was chosen); the settings that override
+one default to it, and `rag.pipeline.policies(settings)` fills them in. Stages receive their policy through
+their constructor and never read settings themselves.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-
-from rag.settings import Settings
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,32 +81,3 @@ class AnswerPolicy:
 
     def scale(self, cross_encoded: bool) -> Scale:
         return self.cross_encoder if cross_encoded else self.cheap
-
-
-@dataclass(frozen=True, slots=True)
-class Policies:
-    retrieval: RetrievalPolicy
-    rerank: RerankPolicy
-    answer: AnswerPolicy
-
-
-def policies(settings: Settings) -> Policies:
-    """The policies with what `settings` override of their defaults."""
-    retrieval = RetrievalPolicy(
-        candidates=settings.candidates,
-        rrf_k=settings.rrf_k,
-        dense_weight=settings.dense_weight,
-        lexical_weight=settings.lexical_weight,
-        prefer_weight=settings.prefer_weight,
-    )
-    rerank = RerankPolicy(
-        passages=settings.rerank_passages,
-        shortlist=settings.rerank_sentences,
-        budget_tokens=settings.rerank_budget_tokens,
-    )
-    answer = AnswerPolicy(max_sentences=settings.answer_max_sentences)
-    if settings.refuse_below is not None:
-        which = "cheap" if settings.reranker == "none" else "cross_encoder"
-        scale = replace(getattr(answer, which), refuse_below=settings.refuse_below)
-        answer = replace(answer, **{which: scale})
-    return Policies(retrieval, rerank, answer)

@@ -8,7 +8,14 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.policies import AnswerPolicy, RerankPolicy, RetrievalPolicy
+
+# Tuned numbers live in the policies; a setting that overrides one defaults to it.
+_RETRIEVAL, _RERANK, _ANSWER = RetrievalPolicy(), RerankPolicy(), AnswerPolicy()
+
 MIN_KEY_CHARS = 16
+# The most passages any configuration may return; RAG_MAX_TOP_K (default 50) is the limit a service enforces.
+TOP_K_CEILING = 200
 
 
 class Settings(BaseSettings):
@@ -55,13 +62,17 @@ class Settings(BaseSettings):
 
     # Retrieval
     top_k: int = Field(5, ge=1, le=50)
-    max_top_k: int = Field(50, ge=1, le=200)
-    candidates: int = Field(50, ge=1, le=500, description="Hits taken from each retriever before fusion.")
-    rrf_k: int = Field(60, ge=1)
-    dense_weight: float = Field(1.0, ge=0)
-    lexical_weight: float = Field(1.0, ge=0)
+    max_top_k: int = Field(50, ge=1, le=TOP_K_CEILING, description="Most passages a request may ask for (top_k).")
+    candidates: int = Field(
+        _RETRIEVAL.candidates, ge=1, le=500, description="Hits taken from each retriever before fusion."
+    )
+    rrf_k: int = Field(_RETRIEVAL.rrf_k, ge=1)
+    dense_weight: float = Field(_RETRIEVAL.dense_weight, ge=0)
+    lexical_weight: float = Field(_RETRIEVAL.lexical_weight, ge=0)
     prefer_weight: float = Field(
-        0.3, ge=0, description="Rerank bonus of passages in a query's preferred date range (filters.prefer_*)."
+        _RETRIEVAL.prefer_weight,
+        ge=0,
+        description="Rerank bonus of passages in a query's preferred date range (filters.prefer_*).",
     )
     refresh_seconds: float = Field(2.0, ge=0, description="How often a replica checks the store for changes.")
 
@@ -69,15 +80,22 @@ class Settings(BaseSettings):
     reranker: Literal["minilm-l12", "none"] = Field(
         "minilm-l12", description="'minilm-l12': the cross-encoder ms-marco-MiniLM-L-12-v2; 'none': cheap scores only."
     )
-    rerank_passages: int = Field(5, ge=1, le=50, description="Top passages whose sentences compete for the answer.")
-    rerank_sentences: int = Field(8, ge=1, le=100, description="Most sentences the cross-encoder reads per question.")
+    rerank_passages: int = Field(
+        _RERANK.passages, ge=1, le=50, description="Top passages whose sentences compete for the answer."
+    )
+    rerank_sentences: int = Field(
+        _RERANK.shortlist, ge=1, le=100, description="Most sentences the cross-encoder reads per question."
+    )
     rerank_budget_tokens: int = Field(
-        256, ge=16, le=100_000, description="Most cross-encoder tokens (question + sentence pairs) per question."
+        _RERANK.budget_tokens,
+        ge=16,
+        le=100_000,
+        description="Most cross-encoder tokens (question + sentence pairs) per question.",
     )
     rerank_threads: int = Field(2, ge=1, le=64, description="Cores one question's cross-encoding may use.")
 
     # Answers
-    answer_max_sentences: int = Field(3, ge=1, le=10)
+    answer_max_sentences: int = Field(_ANSWER.max_sentences, ge=1, le=10)
     refuse_below: float | None = Field(
         None, ge=0, le=1, description="Refuse when the best sentence's calibrated probability is below this."
     )

@@ -74,10 +74,6 @@ def encode_vectors(vectors: np.ndarray) -> str:
     return base64.b64encode(header + scales.astype(np.float16).tobytes() + quantised.tobytes()).decode("ascii")
 
 
-def decode_vectors(value: str) -> np.ndarray:
-    return _decode_raw(base64.b64decode(value))
-
-
 def _decode_raw(raw: bytes) -> np.ndarray:
     rows, dim = np.frombuffer(raw[:8], dtype=np.int32)
     scales = np.frombuffer(raw[8 : 8 + 2 * rows], dtype=np.float16).astype(np.float32)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -73,3 +74,28 @@ def test_help_lists_the_commands_the_readme_documents(capsys: pytest.CaptureFixt
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     for command in ("ingest", "ask", "serve", "eval", "recover"):
         assert command in out and f"rag {command}" in readme
+
+
+def test_the_readme_states_the_defaults_the_settings_have() -> None:
+    """Each plain default in the README's configuration table (a number, or a word in backticks) is the
+    setting's own default: the tuned numbers live in rag/policies.py and reach the docs through Settings."""
+    from rag.settings import Settings
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    defaults = Settings.model_fields
+    checked = 0
+    for name, cell in re.findall(r"^\| `RAG_([A-Z_]+)` \| ([^|]+) \|", readme, re.MULTILINE):
+        field = defaults.get(name.lower())
+        value = cell.strip()
+        if field is None or not re.fullmatch(r"`[\w.-]+`|-?\d+(?:\.\d+)?", value):
+            continue
+        expected = field.default
+        shown = value.strip("`")
+        if isinstance(expected, bool):
+            assert shown == str(expected).lower(), name
+        elif isinstance(expected, int | float):
+            assert float(shown) == float(expected), name
+        else:
+            assert shown == str(expected), name
+        checked += 1
+    assert checked >= 20

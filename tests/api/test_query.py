@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
+
+from api.main import create_app
+from rag.pipeline import Pipeline
+from rag.settings import Settings
 
 PUTIN = "What did Putin say about China's 12-point plan?"
 
@@ -124,3 +130,24 @@ def test_a_preferred_date_range_is_accepted_and_still_answers(client: TestClient
     response = client.post("/query", json=body)
     assert response.status_code == 200, response.text
     assert response.json()["answerable"] and response.json()["retrieved"]
+
+
+def test_top_k_is_limited_by_rag_max_top_k_not_by_the_schema(settings: Settings, pipeline: Pipeline) -> None:
+    wide_settings = settings.model_copy(update={"max_top_k": 60})
+    wide = Pipeline(
+        wide_settings,
+        pipeline.store,
+        pipeline.embedder,
+        pipeline.indexer,
+        pipeline.retriever,
+        pipeline.ranker,
+        pipeline.answerer,
+    )
+    with TestClient(create_app(wide_settings, pipeline=wide)) as wide_client:
+        deadline = time.monotonic() + 60
+        while wide_client.get("/health").status_code != 200:
+            assert time.monotonic() < deadline, "service did not become ready"
+            time.sleep(0.05)
+        assert wide_client.post("/query", json={"question": "What did Putin say?", "top_k": 55}).status_code == 200
+        refused = wide_client.post("/query", json={"question": "What did Putin say?", "top_k": 61})
+        assert refused.status_code == 422 and "top_k" in refused.json()["detail"]
