@@ -1,11 +1,18 @@
-"""Structured logs: one JSON object a line, for the service's own loggers and uvicorn's."""
+"""Structured logs: one JSON object a line, for the service's own loggers (all under "newsrag") and uvicorn's.
+
+Every line logged while a request is handled carries its `request_id`: the middleware sets `REQUEST_ID` for
+the request, and the context travels into the threads that run sync routes and streams.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
+from contextvars import ContextVar
 from typing import Any
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 class JsonFormatter(logging.Formatter):
@@ -18,6 +25,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
@@ -36,7 +46,6 @@ def log_config(level: str = "info") -> dict[str, Any]:
             "uvicorn": {"handlers": ["default"], "level": level.upper(), "propagate": False},
             "uvicorn.error": {"level": level.upper()},
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
-            "api": {"handlers": ["default"], "level": level.upper(), "propagate": False},
             "newsrag": {"handlers": ["default"], "level": level.upper(), "propagate": False},
         },
     }

@@ -32,7 +32,11 @@ def _warm_up(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
     state = app.state
     try:
         if settings.ingest_on_start and pipeline.is_empty() and settings.seeds_dir.is_dir():
-            report = pipeline.ingest([settings.seeds_dir])
+
+            def progress(done: int, total: int) -> None:
+                state.progress = (done, total)
+
+            report = pipeline.ingest([settings.seeds_dir], progress=progress)
             log.info("ingested %d articles (%d chunks) in %.1fs", report.articles, report.chunks, report.seconds)
         pipeline.load()
         state.startup_error = None
@@ -53,6 +57,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         app.state.pipeline = built
         app.state.ready = threading.Event()
         app.state.startup_error = None
+        app.state.progress = None  # (done, total) of the start-up ingest
         app.state.guard = KeyGuard(settings.keys, settings.require_key_for_read, settings.rate_limit_per_minute)
         worker = threading.Thread(target=_warm_up, args=(app, built, settings), name="warm-up", daemon=True)
         worker.start()

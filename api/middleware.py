@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
+from api.logs import REQUEST_ID
 from api.metrics import Metrics
 from api.problems import PROBLEM_JSON, problem_bytes
 
@@ -90,6 +91,7 @@ class RequestContext:
         headers = dict(scope.get("headers") or [])
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        context_token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         status = {"code": 500, "started": False}
         limit = self.body_limit(scope["path"])
@@ -168,3 +170,4 @@ class RequestContext:
                     }
                 },
             )
+            REQUEST_ID.reset(context_token)

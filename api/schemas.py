@@ -268,11 +268,17 @@ class DocumentList(BaseModel):
     documents: list[DocumentOut]
 
 
+class IngestProgress(BaseModel):
+    done: int = Field(description="Articles ingested so far.")
+    total: int = Field(description="Articles to ingest.")
+
+
 class Health(BaseModel):
     status: str = Field(description="'ready', 'loading' or 'unavailable'.")
     detail: str | None = None
     articles: int | None = None
     chunks: int | None = None
+    progress: IngestProgress | None = Field(None, description="While loading: the start-up ingest so far.")
 
 
 class FieldError(BaseModel):

@@ -56,6 +56,8 @@ class ShippedMiniLM:
         pooled = (states * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
         return normalise(pooled)
 
+    embed_texts = embed_queries  # MiniLM has no question prefix
+
 
 class OursCounted:
     """Our embedder behind the same interface, counting tokens the same way."""
@@ -75,6 +77,8 @@ class OursCounted:
         self.tokens += sum(lengths)
         self.model_tokens += sum(min(n, 254) for n in lengths)
         return self.embedder.embed_queries(texts)
+
+    embed_texts = embed_queries  # MiniLM has no question prefix
 
 
 def embed_model(embedder: ShippedMiniLM | OursCounted) -> Any:

@@ -5,7 +5,6 @@ A result is plain JSON-able data (`RunResult.as_dict`), so the report can be reb
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -44,16 +43,6 @@ def tuning_half(position: int) -> str:
     the questions it was tuned on shows up as a gap between the halves.
     """
     return "tune" if position % 2 == 0 else "check"
-
-
-def bar(done: int, total: int, label: str) -> None:
-    """A one-line progress bar on stderr."""
-    width = 30
-    filled = int(width * done / max(total, 1))
-    print(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:40]:<40}", end="", file=sys.stderr)
-    if done >= total:
-        print(file=sys.stderr)
-    sys.stderr.flush()
 
 
 def run_target(

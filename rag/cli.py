@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -97,19 +98,39 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _progress(done: int, total: int) -> None:
-    width = 30
-    filled = int(width * done / max(total, 1))
-    print(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total} articles", end="", file=sys.stderr, flush=True)
-    if done >= total:
-        print(file=sys.stderr)
+class ProgressBar:
+    """A tqdm bar on stderr, driven by `(done, total)` or `(done, total, label)` callbacks: one bar per label
+    (an eval run's targets), closed when done. Silent when stderr is not a terminal (CI logs, pipes)."""
+
+    def __init__(self, unit: str) -> None:
+        self._unit = unit
+        self._bar: Any = None
+        self._label: str | None = None
+
+    def __call__(self, done: int, total: int, label: str = "") -> None:
+        from tqdm import tqdm
+
+        if self._bar is None or label != self._label or total != self._bar.total:
+            self.close()
+            disable = not sys.stderr.isatty()
+            self._bar = tqdm(total=total, unit=self._unit, desc=label or None, file=sys.stderr, disable=disable)
+            self._label = label
+        self._bar.n = done
+        self._bar.refresh()
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
 
 def _ingest(settings: Settings, paths: list[Path]) -> int:
     from rag.pipeline import build_pipeline
 
     pipeline = build_pipeline(settings)
-    report = pipeline.ingest(paths or [settings.seeds_dir], progress=_progress)
+    report = pipeline.ingest(paths or [settings.seeds_dir], progress=ProgressBar("article"))
     print(
         f"{report.articles} articles: {report.added} added, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.removed} removed; {report.chunks} chunks embedded "
@@ -168,7 +189,7 @@ def _recover(settings: Settings, source: Path) -> int:
         )
     for article_id in recovered.lost:
         print(f"warning: {article_id}: its record has no text or an unreadable value; not recovered", file=sys.stderr)
-    report = build_pipeline(settings).ingest_articles(recovered.articles, progress=_progress)
+    report = build_pipeline(settings).ingest_articles(recovered.articles, progress=ProgressBar("article"))
     print(
         f"{report.articles} articles: {report.added} added, {report.updated} updated, "
         f"{report.unchanged} unchanged; {report.chunks} chunks embedded in {report.seconds:.1f}s"
@@ -192,7 +213,6 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
 
 def _eval(settings: Settings, args: argparse.Namespace) -> int:
     from eval.datasets import news_quiz
-    from eval.harness import bar
     from eval.report import summary_lines, write_report
     from eval.suite import ABLATION_GROUPS, EvalConfig, run_eval
 
@@ -225,7 +245,7 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
         prefer_days=None if args.prefer_days < 0 else args.prefer_days,
         ablations=groups,
     )
-    result = run_eval(config, settings, progress=bar, ingest_progress=_progress)
+    result = run_eval(config, settings, progress=ProgressBar("question"), ingest_progress=ProgressBar("article"))
     from eval.datasets import load_questions
 
     result["subset_days"] = args.subset_days

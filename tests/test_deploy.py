@@ -68,3 +68,13 @@ def test_compose_commands_serve_the_seeds_through_a_chroma_server(tmp_path: Path
     entries = [json.loads(line) for line in logs.read_text().splitlines() if line.startswith("{")]
     requests = [e for e in entries if e.get("event") == "request" and e.get("route") == "/query"]
     assert requests and requests[0]["request_id"] and requests[0]["duration_ms"] > 0
+
+
+def test_serving_imports_neither_llama_index_nor_the_eval_harness() -> None:
+    """llama-index is an extra (`newsrag[llamaindex]`): the service must start without it."""
+    import subprocess
+    import sys
+
+    code = "import sys, api.main, rag.pipeline, rag.cli; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "llama_index" not in out and "'eval'" not in out and "matplotlib" not in out

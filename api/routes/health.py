@@ -6,25 +6,36 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.metrics import CONTENT_TYPE
-from api.schemas import Health
+from api.schemas import Health, IngestProgress
 from rag.errors import RagError
 
 router = APIRouter(tags=["health"])
+
+
+def _dump(body: Health) -> dict[str, object]:
+    """The body; `progress` only while there is one (a ready or unavailable body is as it always was)."""
+    return body.model_dump(exclude={"progress"} if body.progress is None else None)
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
 def health(request: Request) -> JSONResponse:
     state = request.app.state
     if not state.ready.is_set():
-        status = "unavailable" if state.startup_error else "loading"
-        body = Health(status=status, detail=state.startup_error or "ingesting the seed corpus")
-        return JSONResponse(body.model_dump(), status_code=503)
+        if state.startup_error:
+            body = Health(status="unavailable", detail=state.startup_error)
+        elif state.progress is not None:
+            done, total = state.progress
+            detail = f"ingesting the seed corpus: {done} of {total} articles"
+            body = Health(status="loading", detail=detail, progress=IngestProgress(done=done, total=total))
+        else:
+            body = Health(status="loading", detail="ingesting the seed corpus")
+        return JSONResponse(_dump(body), status_code=503)
     try:
         size = state.pipeline.health()
     except RagError as exc:
-        return JSONResponse(Health(status="unavailable", detail=str(exc)).model_dump(), status_code=503)
+        return JSONResponse(_dump(Health(status="unavailable", detail=str(exc))), status_code=503)
     body = Health(status="ready", articles=size.articles, chunks=size.chunks)
-    return JSONResponse(body.model_dump(), status_code=200)
+    return JSONResponse(_dump(body), status_code=200)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})

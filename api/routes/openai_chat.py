@@ -23,7 +23,7 @@ from api.deps import ReadAccess, ReadyPipelineDep
 from api.schemas import CitationOut, Problem
 from rag.models import Answer, AnswerEvent
 
-log = logging.getLogger("api")
+log = logging.getLogger("newsrag.api")
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible chat"], dependencies=[ReadAccess])
 

@@ -14,7 +14,7 @@ from api.problems import problem_body
 from api.schemas import Problem, QueryRequest, QueryResponse
 from rag.models import Answer, AnswerEvent
 
-log = logging.getLogger("api")
+log = logging.getLogger("newsrag.api")
 
 router = APIRouter(tags=["query"])
 

@@ -15,7 +15,7 @@ from rag.question import Question
 from rag.reranking import Ranking, SentenceSource
 from rag.verification import Verifier
 
-log = logging.getLogger("rag.answering")
+log = logging.getLogger("newsrag.answering")
 
 
 class GenerativeAnswerer:

@@ -297,6 +297,9 @@ def test_metrics_count_requests_by_route(writer: TestClient) -> None:
     assert 'newsrag_requests_total{method="POST",route="/query",status="200"}' in text
     assert "newsrag_request_duration_seconds_bucket" in text
     assert "newsrag_index_chunks" in text
+    # The process, the garbage collector and the interpreter, beside the service's own figures.
+    for family in ("process_resident_memory_bytes", "python_gc_collections_total", "python_info"):
+        assert family in text, family
 
 
 def test_no_keys_configured_means_writes_are_disabled(tmp_path: Path) -> None:

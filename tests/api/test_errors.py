@@ -12,6 +12,7 @@ from api.main import create_app
 from bench.service import serving_in_thread
 from rag.pipeline import Pipeline
 from rag.settings import Settings
+from tests.fake_llm import FakeLLM, Reply
 from tests.raw_http import exchange
 
 
@@ -90,3 +91,29 @@ def test_an_upload_that_stops_arriving_gets_a_408(impatient: tuple[str, int]) ->
     head = _head("/documents/upload", len(start) + 1000, f"multipart/form-data; boundary={boundary}")
     reply, _ = exchange(impatient, [head, start.encode()])
     assert reply.startswith(b"HTTP/1.1 408"), reply[:300]
+
+
+def test_every_log_line_of_a_request_carries_its_request_id(llm_client: TestClient, fake_llm: FakeLLM) -> None:
+    """A line the pipeline logs while answering (here: the LLM failed, the extractive answer stands in) names
+    the request it belongs to, as the access line does."""
+    import io
+    import logging
+
+    from api.logs import REQUEST_ID, JsonFormatter
+
+    fake_llm.reply = Reply(status=500)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("newsrag.answering")
+    logger.addHandler(handler)
+    try:
+        response = llm_client.post(
+            "/query", json={"question": "What did Putin say about gas?"}, headers={"X-Request-ID": "trace-42"}
+        )
+    finally:
+        logger.removeHandler(handler)
+    assert response.status_code == 200 and response.headers["x-request-id"] == "trace-42"
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines and all(line["request_id"] == "trace-42" for line in lines)
+    assert REQUEST_ID.get() is None  # nothing leaks past the request

@@ -40,3 +40,37 @@ def test_unreachable_chroma_server_means_not_ready_and_503s(tmp_path: Path) -> N
         assert query.status_code == 503
         assert query.headers["content-type"] == "application/problem+json"
         assert "unavailable" in query.json()["detail"]
+
+
+def test_health_shows_the_start_up_ingest_while_it_runs(tmp_path: Path) -> None:
+    import threading
+
+    from rag.pipeline import build_pipeline
+
+    settings = make_settings(tmp_path)
+    pipeline = build_pipeline(settings)
+    release = threading.Event()
+    real_ingest = pipeline.ingest
+
+    def slow_ingest(paths, progress=None):  # type: ignore[no-untyped-def]
+        def paused(done: int, total: int) -> None:
+            if progress:
+                progress(done, total)
+            release.wait(30)
+
+        return real_ingest(paths, progress=paused)
+
+    pipeline.ingest = slow_ingest  # type: ignore[method-assign]
+    with TestClient(create_app(settings, pipeline=pipeline)) as client:
+        deadline = time.monotonic() + 60
+        body = client.get("/health").json()
+        while "progress" not in body or body["progress"] is None:
+            assert time.monotonic() < deadline and body["status"] == "loading", body
+            time.sleep(0.05)
+            body = client.get("/health").json()
+        assert body["status"] == "loading" and 0 < body["progress"]["done"] <= body["progress"]["total"]
+        assert f"{body['progress']['done']} of {body['progress']['total']} articles" in body["detail"]
+        release.set()
+        while client.get("/health").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)

@@ -204,3 +204,40 @@ def test_a_request_after_stray_bytes_gets_the_whole_head_time(guarded: tuple[str
         while chunk := conn.recv(65536):
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+
+
+def test_the_uvicorn_internals_the_head_limits_build_on_are_still_there() -> None:
+    """api/server.py subclasses uvicorn's httptools protocol and reads its private state. pyproject.toml caps
+    uvicorn at the minor version this was written against; if a release moves any of it, this fails by name."""
+    import asyncio
+
+    import uvicorn
+    from uvicorn.protocols.http import flow_control, httptools_impl
+
+    assert uvicorn.__version__.startswith("0.55."), uvicorn.__version__
+    protocol = httptools_impl.HttpToolsProtocol
+    for hook in (
+        "connection_made",
+        "connection_lost",
+        "data_received",
+        "on_message_begin",
+        "on_url",
+        "on_header",
+        "on_headers_complete",
+        "on_body",
+        "on_message_complete",
+        "on_response_complete",
+    ):
+        assert callable(getattr(protocol, hook, None)), f"HttpToolsProtocol.{hook} is gone"
+    loop = asyncio.new_event_loop()
+    try:
+        config = uvicorn.Config(app=None, http="httptools")
+        config.load()
+        instance = protocol(config=config, server_state=uvicorn.server.ServerState(), app_state={}, _loop=loop)
+        for attribute in ("cycle", "pipeline", "loop", "flow", "transport"):
+            assert hasattr(instance, attribute), f"HttpToolsProtocol().{attribute} is gone"
+    finally:
+        loop.close()
+    for attribute in ("response_complete", "more_body", "keep_alive"):
+        assert attribute in httptools_impl.RequestResponseCycle.__init__.__code__.co_names, attribute
+    assert "read_paused" in flow_control.FlowControl.__init__.__code__.co_names

@@ -48,7 +48,7 @@ def test_a_real_llm_answers_with_verified_citations_or_falls_back(
     results = []
     for question in QUESTIONS:
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="rag.answering"):
+        with caplog.at_level(logging.INFO, logger="newsrag.answering"):
             answer = llm.ask(question)
         rejected = [r.getMessage() for r in caplog.records if r.getMessage().startswith("rejected LLM reply")]
         results.append(

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 
 from eval.baseline import BaselineTarget
 from eval.datasets import Evidence, Question
-from rag.llamaindex import EmbedderAdapter
+from rag.llamaindex import EmbedderAdapter, NewsragQueryEngine, NewsragRetriever, filters_from
 from rag.loading import load_text_file
+from rag.models import Filters
 from rag.pipeline import Pipeline
 from tests.conftest import SEEDS
 
@@ -25,3 +28,52 @@ def test_plain_llama_index_baseline_retrieves_from_an_in_memory_chroma(pipeline:
     outcome = target.run(question)
     assert outcome.retrieved and {p.article_id for p in outcome.retrieved} <= {a.id for a in articles}
     assert target.retrieval_only
+
+
+def test_our_retriever_plugs_into_llama_indexs_retriever_evaluator(pipeline: Pipeline, seed_questions: dict) -> None:
+    from llama_index.core.evaluation import RetrieverEvaluator
+
+    retriever = NewsragRetriever(pipeline, top_k=5)
+    evaluator = RetrieverEvaluator.from_metric_names(["hit_rate", "mrr"], retriever=retriever)
+    snapshot = pipeline.retriever.refresh()
+    hits = []
+    for qid in ("seeds-001", "seeds-019", "seeds-033"):
+        row = seed_questions[qid]
+        evidence = [e["text"] for e in row["evidence"]]
+        expected = [s.chunk.id for s in snapshot.chunks if any(e in s.chunk.text for e in evidence)]
+        result = evaluator.evaluate(query=row["question"], expected_ids=expected)
+        hits.append(result.metric_vals_dict["hit_rate"])
+        node = retriever.retrieve(row["question"])[0].node
+        assert {"article_id", "title", "source", "published_at", "url", "start", "end"} <= node.metadata.keys()
+        article = pipeline.document(node.metadata["article_id"])
+        assert article.text is not None and article.text[node.metadata["start"] : node.metadata["end"]] == node.text
+    assert hits == [1.0, 1.0, 1.0]
+
+
+def test_our_query_engine_answers_with_its_citations_as_source_nodes(pipeline: Pipeline) -> None:
+    response = NewsragQueryEngine(pipeline).query("What did Putin say about China's 12-point plan?")
+    assert "basis" in str(response) and response.metadata["answerable"] is True
+    assert response.source_nodes and len(response.source_nodes) == len(response.metadata["citations"])
+    for node, citation in zip(response.source_nodes, response.metadata["citations"], strict=True):
+        assert citation["quote"] in node.node.get_content() and node.node.metadata["quote"] == citation["quote"]
+    refused = NewsragQueryEngine(pipeline).query("What is a good recipe for beef stroganoff?")
+    assert refused.metadata["answerable"] is False and refused.source_nodes == []
+
+
+def test_llama_index_metadata_filters_map_to_ours(pipeline: Pipeline) -> None:
+    import pytest
+    from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
+
+    from rag.errors import InvalidQuestion
+
+    wanted = MetadataFilters(
+        filters=[
+            MetadataFilter(key="source", value="002_353d98a7930780b3.txt"),
+            MetadataFilter(key="published_at", value="2022-01-01", operator=FilterOperator.GTE),
+        ]
+    )
+    assert filters_from(wanted) == Filters(sources=("002_353d98a7930780b3.txt",), date_from=date(2022, 1, 1))
+    only = NewsragRetriever(pipeline, top_k=3, filters=MetadataFilters(filters=[wanted.filters[0]]))
+    assert {n.node.metadata["source"] for n in only.retrieve("What did Putin say?")} == {"002_353d98a7930780b3.txt"}
+    with pytest.raises(InvalidQuestion, match="title"):
+        filters_from(MetadataFilters(filters=[MetadataFilter(key="title", value="x")]))

@@ -102,7 +102,7 @@ def test_llm_failures_fall_back_to_the_extractive_answer_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake_llm.reply = reply
-    with caplog.at_level(logging.WARNING, logger="rag.answering"):
+    with caplog.at_level(logging.WARNING, logger="newsrag.answering"):
         answer = llm_pipeline.ask(PUTIN)
     assert answer.mode == "extractive" and answer.answerable
     assert answer.text == pipeline.ask(PUTIN).text
