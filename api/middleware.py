@@ -115,7 +115,7 @@ class RequestContext:
         async def receive_wrapper() -> dict[str, Any]:
             nonlocal received, body_done
             if body_done:  # a streaming response waiting for the client to leave: no time limit
-                return await receive()  # type: ignore[no-any-return]
+                return await receive()
             try:
                 message: dict[str, Any] = await asyncio.wait_for(receive(), self.body_timeout)
             except TimeoutError:

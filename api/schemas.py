@@ -299,22 +299,27 @@ class Problem(BaseModel):
 ARTICLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
 
-class ArticleIn(Strict):
-    """One article to add or replace (same id, changed content = replace)."""
+class _ArticleFieldsIn(Strict):
+    """The fields every way of sending an article shares, and their rules."""
 
     id: str = Field(..., pattern=ARTICLE_ID_PATTERN, description="Letters, digits and . _ : - (max 128).")
     title: str = Field(..., min_length=1, max_length=500)
     body: str = Field(..., min_length=1, max_length=2_000_000)
-    source: str = Field("api", min_length=1, max_length=200)
     published_at: Day | None = None
     url: str | None = Field(None, max_length=2000, pattern=r"^https?://\S+$")
 
-    @field_validator("title", "body", "source")
+    @field_validator("title", "body", "source", check_fields=False)
     @classmethod
     def _has_text(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("must not be empty or only whitespace")
         return value
+
+
+class ArticleIn(_ArticleFieldsIn):
+    """One article to add or replace (same id, changed content = replace)."""
+
+    source: str = Field("api", min_length=1, max_length=200)
 
 
 class ArticleBatch(Strict):
@@ -331,7 +336,7 @@ class ArticleBatch(Strict):
         return value
 
 
-class JsonlArticleIn(ArticleIn):
+class JsonlArticleIn(_ArticleFieldsIn):
     """One line of an uploaded JSONL corpus: ArticleIn's rules, with `text` standing for `body`, a timestamp
     for the date, no default source (the file's name is used) and other keys (authors, ...) ignored."""
 

@@ -35,6 +35,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self._refused = False
         self._stray = False  # the head timer was started by bytes that began no request
+        self._in_head = False
+        self._fresh_head = False  # the head began in the read now being handled
+        self._head_bytes = 0  # header bytes httptools reported
+        self._head_raw = 0  # raw bytes read since the head began
         self._head_timer: asyncio.TimerHandle | None = None
         self._drain_timer: asyncio.TimerHandle | None = None
         self._start_head(fresh=False)

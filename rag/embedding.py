@@ -12,15 +12,18 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from rag.errors import ConfigError, ProviderError
+
+if TYPE_CHECKING:
+    from tokenizers import Encoding
 
 Vectors = np.ndarray  # float32, shape (n, dim), rows L2-normalised
 
@@ -221,9 +224,9 @@ class OnnxEmbedder:
                 ).astype(np.float32)
                 counts = member.sum(axis=1)
                 sentences = (member @ token_states) / np.maximum(counts, 1)[:, None]
-                for k in np.flatnonzero(counts == 0):
+                for k in (int(k) for k in np.flatnonzero(counts == 0)):
                     s, e = sentence_spans[i][k]
-                    missing.append((i, int(k), texts[i][s:e]))
+                    missing.append((i, k, texts[i][s:e]))
                 passage = normalise((token_states[:1] if self._cls else token_states).mean(axis=0)[None])[0]
                 results[i] = PassageVectors(passage, sentences.astype(np.float32))
         if missing:
@@ -232,7 +235,9 @@ class OnnxEmbedder:
                 results[i].sentences[k] = vec  # type: ignore[union-attr]
         return [PassageVectors(r.passage, normalise(r.sentences)) for r in results if r is not None]
 
-    def _forward(self, encodings: list, shrink: bool = False):  # type: ignore[no-untyped-def,type-arg]
+    def _forward(
+        self, encodings: list[Encoding], shrink: bool = False
+    ) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
         """Yields (indices, last_hidden_state, attention_mask) per length-sorted, longest-padded batch.
 
         A batch holds at most `batch_tokens` (rows x width): many short questions, or a few passages.
@@ -257,7 +262,7 @@ class OnnxEmbedder:
             one = np.ones((1, 1), dtype=np.int64)
             self._session.run(None, {"input_ids": one, "attention_mask": one, "token_type_ids": one * 0}, self._shrink)
 
-    def _batches(self, encodings: list):  # type: ignore[no-untyped-def,type-arg]
+    def _batches(self, encodings: list[Encoding]) -> Iterator[tuple[list[int], dict[str, np.ndarray]]]:
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
         start = 0
         while start < len(order):

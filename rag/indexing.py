@@ -157,7 +157,7 @@ class Indexer:
                 spans.append([(head + s.start - chunk.start, head + s.end - chunk.start) for s in chunk.sentences])
         report.embedded_tokens += sum(self._embedder.count_tokens(texts))
         vectors = self._embedder.embed_passages(texts, spans)
-        writes = []
+        writes: list[ArticleWrite] = []
         pos = 0
         for article, chunks in batch:
             mine = vectors[pos : pos + len(chunks)]

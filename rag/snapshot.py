@@ -205,9 +205,9 @@ class Snapshot:
         """The store's visible chunks. With a `previous` snapshot only the articles whose version
         changed are fetched and tokenised; the rest is reused."""
         records = store.article_records()
-        caps = {"cached_chunks": cached_chunks, "cached_articles": cached_articles}
         if previous is None:
-            return cls.build(token, *store.visible_chunks_and_vectors(records), **caps)
+            chunks, vectors = store.visible_chunks_and_vectors(records)
+            return cls.build(token, chunks, vectors, None, cached_chunks, cached_articles)
         known = {s.chunk.article_id: s.chunk.article_hash for s in previous.chunks}
         changed = [aid for aid, r in records.items() if known.get(aid) != r.content_hash]
         kept = [
@@ -223,7 +223,8 @@ class Snapshot:
         if fresh_vectors is not None:
             vectors = np.concatenate([vectors, fresh_vectors])
         order = sorted(range(len(chunks)), key=lambda i: (chunks[i].chunk.article_id, chunks[i].chunk.index))
-        return cls.build(token, [chunks[i] for i in order], vectors[order], [tokenised[i] for i in order], **caps)
+        ordered = [tokenised[i] for i in order]
+        return cls.build(token, [chunks[i] for i in order], vectors[order], ordered, cached_chunks, cached_articles)
 
     def search(self, vector: np.ndarray, k: int, mask: np.ndarray | None = None) -> list[int]:
         """Exact nearest chunks (among those `mask` keeps), best first."""

@@ -235,7 +235,7 @@ class ChromaStore:
             with self._lock:
                 if self._cols is None:
                     client = self._factory()
-                    self._cols = tuple(  # type: ignore[assignment]
+                    self._cols = tuple(
                         client.get_or_create_collection(
                             f"{self._name}-{kind}",
                             configuration={"hnsw": {"space": "cosine"}},
@@ -244,7 +244,7 @@ class ChromaStore:
                         for kind in ("chunks", "articles", "meta")
                     )
                     try:
-                        self._check_model(*self._cols)  # type: ignore[misc]
+                        self._check_model(*self._cols)
                     except RagError:
                         self._cols = None
                         raise

@@ -60,7 +60,7 @@ _STREAM = {200: {"content": {"text/event-stream": {}}, "description": "`token` e
     response_class=StreamingResponse,
     responses={**_STREAM, **_ERRORS},  # type: ignore[dict-item]
     dependencies=[ReadAccess],
-)  # type: ignore[dict-item]
+)
 def query_stream(body: QueryRequest, pipeline: ReadyPipelineDep) -> StreamingResponse:
     """The same answer as POST /query, as Server-Sent Events for chat front-ends.
 
