@@ -2,16 +2,19 @@
 
 Requests tolerate the fields OpenAI clients commonly send (temperature, max_tokens, user,
 stream_options, ...): declared ones are type-checked and ignored, undeclared ones are dropped, so
-Open WebUI or LibreChat work unchanged while a mistyped value still gets a 422.
+Open WebUI or LibreChat work unchanged while a mistyped value still gets a 400. A conversation may have
+any number of messages of any length within the body limit (RAG_MAX_BODY_BYTES): clients send the whole
+chat every time, and only its last turns (RAG_CHAT_HISTORY_TURNS) are read to make a follow-up standalone.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.schemas import MAX_QUESTION_CHARS, MAX_TURN_CHARS, MAX_TURNS, CitationOut, usable_question
+from api.chat_tasks import task_of
+from api.schemas import MAX_QUESTION_CHARS, MAX_TURN_CHARS, CitationOut, usable_question
 from rag.models import Turn
 
 MODEL_ID = "newsrag"
@@ -29,7 +32,7 @@ class ContentPart(Lenient):
     as chat front-ends send them whatever the model."""
 
     type: str = Field(..., max_length=50)
-    text: str | None = Field(None, max_length=MAX_TURN_CHARS)
+    text: str | None = None
 
     @model_validator(mode="after")
     def _text_part_has_text(self) -> ContentPart:
@@ -38,17 +41,12 @@ class ContentPart(Lenient):
         return self
 
 
-MessageText = Annotated[str, Field(max_length=MAX_TURN_CHARS)]
-
-
 class ChatMessage(Lenient):
     """One turn. Tool and function turns (a front-end's own tool calls) are accepted and, like system
     turns, do not steer retrieval."""
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: (
-        Annotated[str, Field(max_length=MAX_TURN_CHARS)] | Annotated[list[ContentPart], Field(max_length=50)] | None
-    ) = None
+    content: str | list[ContentPart] | None = None
     name: str | None = Field(None, max_length=200)
 
     @property
@@ -65,8 +63,12 @@ class StreamOptions(Lenient):
 class ChatRequest(Lenient):
     """A chat completion request: the last user message is the question, earlier turns its context."""
 
-    model: str = Field(MODEL_ID, max_length=200, description=f"Any value; the service is one model, '{MODEL_ID}'.")
-    messages: list[ChatMessage] = Field(..., min_length=1, max_length=MAX_TURNS)
+    model: str = Field(
+        MODEL_ID,
+        max_length=200,
+        description=f"'{MODEL_ID}', or one of its aliases (RAG_CHAT_MODEL_ALIASES); another name is a 404.",
+    )
+    messages: list[ChatMessage] = Field(..., min_length=1)
     stream: bool | None = Field(False, description="null is false, as in OpenAI's API.")
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
@@ -90,7 +92,7 @@ class ChatRequest(Lenient):
         if isinstance(self.messages[last].content, list) and not self.messages[last].text:
             raise ValueError(f"messages.{last}.content: the last user message has no text part (type 'text')")
         question = usable_question(self.messages[last].text, f"messages.{last}.content: the last user message")
-        if len(question) > MAX_QUESTION_CHARS:
+        if len(question) > MAX_QUESTION_CHARS and self.task is None:
             raise ValueError(f"messages.{last}.content: a question must be at most {MAX_QUESTION_CHARS} characters")
         return self
 
@@ -103,15 +105,35 @@ class ChatRequest(Lenient):
         return self.messages[self.question_index].text
 
     @property
-    def history(self) -> list[Turn]:
-        """The user and assistant turns before the question (system prompts do not steer retrieval)."""
+    def task(self) -> str | None:
+        """The JSON key a front-end's housekeeping prompt asks for (`api.chat_tasks`); None for a question."""
+        users = [m for m in self.messages if m.role == "user"]
+        return task_of(users[-1].text) if users else None
+
+    def history(self, turns: int) -> list[Turn]:
+        """The last `turns` user and assistant turns before the question (system prompts do not steer
+        retrieval), each cut to MAX_TURN_CHARS: what a follow-up is made standalone with."""
         before = self.messages[: self.question_index]
-        return [Turn(m.role, m.text) for m in before if m.role in ("user", "assistant") and m.text.strip()]
+        kept = [Turn(m.role, m.text[:MAX_TURN_CHARS]) for m in before if m.role in ("user", "assistant")]
+        return [t for t in kept if t.content.strip()][-turns:] if turns else []
+
+
+class UrlCitation(BaseModel):
+    url: str = Field(description="The article's own URL, or this service's GET /documents/{id} link.")
+    title: str
+    start_index: int = Field(description="Where the cited sentence (with its [n]) starts in `content`.")
+    end_index: int = Field(description="Where it ends (exclusive).")
+
+
+class Annotation(BaseModel):
+    type: Literal["url_citation"] = "url_citation"
+    url_citation: UrlCitation
 
 
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str = Field(description="The answer with [n] markers, then its sources as a Markdown list.")
+    annotations: list[Annotation] = Field(default_factory=list, description="OpenAI's source annotations.")
     citations: list[CitationOut] = Field(description="What each [n] marker points at (not part of OpenAI's API).")
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from api.problems import PROBLEM_JSON, problem_body
+from api.problems import PROBLEM_JSON, is_openai, openai_status, problem_body
 from api.schemas import UNION_TAGS, FieldError
 from rag import errors
 
@@ -30,11 +30,19 @@ _STATUS: dict[type[errors.RagError], int] = {
 
 
 def problem(
-    status: int, detail: str, field_errors: list[FieldError] | None = None, headers: dict[str, str] | None = None
+    request: Request,
+    status: int,
+    detail: str,
+    field_errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    code: str | None = None,
 ) -> JSONResponse:
-    return JSONResponse(
-        problem_body(status, detail, field_errors), status_code=status, media_type=PROBLEM_JSON, headers=headers
-    )
+    """The problem response; under /v1 in OpenAI's shape too (`api.problems`)."""
+    openai = is_openai(request.url.path)
+    if openai:
+        status = openai_status(status)
+    body = problem_body(status, detail, field_errors, openai=openai, code=code)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 # pydantic names the member of a union that failed ("constrained-str", "list[function-after[...]]"):
@@ -87,16 +95,16 @@ def _not_json(request: Request, exc: RequestValidationError) -> bool:
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     if _not_json(request, exc):
         media = request.headers.get("content-type") or "none"
-        return problem(415, f"send the body as JSON with Content-Type: application/json (got {media[:100]})")
+        return problem(request, 415, f"send the body as JSON with Content-Type: application/json (got {media[:100]})")
     field_errors = list({(f.field, f.message): f for f in map(_field_error, exc.errors())}.values())
     detail = "; ".join(f"{e.field}: {e.message}" for e in field_errors) or "invalid request"
-    return problem(422, detail, field_errors)
+    return problem(request, 422, detail, field_errors)
 
 
-async def _rag_error(_: Request, exc: Exception) -> JSONResponse:
+async def _rag_error(request: Request, exc: Exception) -> JSONResponse:
     status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 500)
     headers = {"Retry-After": "5"} if status == 503 else None
-    return problem(status, str(exc) or exc.__class__.__name__, headers=headers)
+    return problem(request, status, str(exc) or exc.__class__.__name__, headers=headers)
 
 
 def _served(request: Request, **changes: str) -> bool:
@@ -130,12 +138,12 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     if exc.status_code == 405 and (allowed := _allowed_methods(request)):
         detail = f"{request.method} is not served here; use {', '.join(allowed)}"
         headers = {**(headers or {}), "Allow": ", ".join(allowed)}
-    return problem(exc.status_code, detail, headers=headers)
+    return problem(request, exc.status_code, detail, headers=headers, code=getattr(exc, "code", None))
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
-    return problem(500, "internal error: the server failed to handle this request")
+    return problem(request, 500, "internal error: the server failed to handle this request")
 
 
 def install(app: FastAPI) -> None:

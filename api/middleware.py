@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 
 from api.logs import REQUEST_ID
 from api.metrics import Metrics
-from api.problems import PROBLEM_JSON, problem_bytes
+from api.problems import PROBLEM_JSON, is_openai, problem_bytes
 
 log = logging.getLogger("newsrag.access")
 errors_log = logging.getLogger("newsrag.api")
@@ -44,8 +44,8 @@ class _TooSlow(_BodyRefused):
         super().__init__(408, f"the request body stopped arriving: nothing came for {seconds:g} seconds")
 
 
-async def _send_problem(send: Callable[..., Any], status: int, detail: str, request_id: str) -> None:
-    body = problem_bytes(status, detail)
+async def _send_problem(send: Callable[..., Any], status: int, detail: str, request_id: str, path: str = "") -> None:
+    body = problem_bytes(status, detail, openai=is_openai(path))
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(body)).encode()),
@@ -133,13 +133,13 @@ class RequestContext:
                 code = 413 if declared.isdigit() else 400
                 detail = _TooLarge(limit).detail if code == 413 else "bad Content-Length"
                 status["code"] = code
-                await _send_problem(send, code, detail, request_id)
+                await _send_problem(send, code, detail, request_id, scope["path"])
             else:
                 await self.app(app_scope, receive_wrapper, send_wrapper)
         except _BodyRefused as exc:
             status["code"] = exc.status_code
             if not status["started"]:
-                await _send_problem(send, exc.status_code, exc.detail, request_id)
+                await _send_problem(send, exc.status_code, exc.detail, request_id, scope["path"])
         except Exception:
             # Answered here rather than by Starlette's outermost handler, which would send the 500 without the
             # request id and then re-raise, so that the server resets the connection. A response already
@@ -148,7 +148,7 @@ class RequestContext:
             if status["started"]:
                 raise
             errors_log.exception("unhandled error", extra={"fields": {"event": "error", "request_id": request_id}})
-            await _send_problem(send, 500, _INTERNAL, request_id)
+            await _send_problem(send, 500, _INTERNAL, request_id, scope["path"])
         finally:
             elapsed = time.perf_counter() - started
             route = _route_label(app_scope)

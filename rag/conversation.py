@@ -21,6 +21,7 @@ _LEADING_WORDS = {"what", "who", "whom", "whose", "when", "where", "why", "how",
 _STOP = _LEADING_WORDS | {"say", "said", "to", "for", "with", "by", "from", "at", "it", "that", "this", "they",
                            "them", "he", "she", "him", "her", "his", "their", "its", "more", "else", "happen",
                            "happened", "mean", "think"}  # fmt: skip
+_DETERMINERS = {"the", "a", "an", "this", "that", "these", "those", "his", "her", "their", "its", "our", "my"}
 # A capitalised run ("Vladimir Putin", "China's") or a number-like token ("12-point", "2022").
 _ENTITY = re.compile(r"\b(?:[A-Z][\w’'.-]*(?:\s+[A-Z][\w’'.-]*)*|\d[\w-]*)")
 _TOPIC = re.compile(r"\b(?:about|regarding|concerning|on|of|over|for|in)\s+(.+?)\s*[?.!]*$", re.IGNORECASE)
@@ -43,18 +44,42 @@ def entities(text: str) -> list[str]:
     return found
 
 
+def _last_noun_phrase(question: str) -> str:
+    """The question's last noun phrase, to its end: from the last determiner ("the 2022 World Cup") or the last
+    run of names and numbers ("Beijing"), never from a verb ("won"). Empty when there is none."""
+    tokens = list(re.finditer(r"[\w’'-]+", question))
+    start = None
+    for i, token in enumerate(tokens):
+        word = token.group()
+        if word.lower() in _DETERMINERS and i + 1 < len(tokens):
+            start = i
+        elif i > 0 and (word[0].isupper() or word[0].isdigit()) and word.lower() not in _LEADING_WORDS:
+            previous = tokens[i - 1].group()
+            if start is None or not (
+                previous[0].isupper() or previous[0].isdigit() or previous.lower() in _DETERMINERS
+            ):
+                start = i
+    if start is None:
+        return ""
+    return question[tokens[start].start() :].strip().rstrip("?.!").strip()
+
+
 def topic(question: str) -> str:
-    """What a question is about: the object of its first "about/on/of..." phrase, else its content words."""
+    """What a question is about: the object of its first "about/on/of..." phrase, else its last noun phrase
+    ("Who won the 2022 World Cup?": "the 2022 World Cup"), else its content words."""
     match = _TOPIC.search(question)
     if match and match.group(1).lower() not in {"it", "this", "that", "them"}:
         return match.group(1)
+    phrase = _last_noun_phrase(question)
+    if phrase:
+        return phrase
     words = [w for w in re.findall(r"[\w’'-]+", question) if w.lower() not in _STOP]
     return " ".join(words)
 
 
 def _subjects(question: str, subject_topic: str) -> list[str]:
     """The previous question's names outside its topic phrase: whom it asked about."""
-    return [e for e in entities(question) if e not in subject_topic] or entities(question)
+    return [e for e in entities(question) if e not in subject_topic]
 
 
 def _finish(text: str) -> str:

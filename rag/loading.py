@@ -143,9 +143,20 @@ def _looks_like_headline(text: str) -> bool:
     )
 
 
-def clean_title(text: str) -> str:
-    """Headlines without paywall badges such as 'Free to read:'."""
-    return _TITLE_PREFIX.sub("", text).strip()
+_LABEL = re.compile(r"^([A-Z][A-Za-z]+):\s+(?=\S)")
+
+
+def clean_title(text: str, body: str = "") -> str:
+    """Headlines without the badges and bylines fused onto them: paywall and section badges ('Free to read:',
+    'Opinion:'), and a one-word label before a colon that the article never uses again ('Newsman: Chinese
+    President Xi ...', a site's name). A label the article does use is the headline's own kicker ('Ukraine: ...'),
+    and so is a label of several words ('Putin to Xi: ...', 'Double Trouble: ...')."""
+    title = _TITLE_PREFIX.sub("", text).strip()
+    label = _LABEL.match(title)
+    rest = title[label.end() :] if label else ""
+    if label and len(rest.split()) >= 4 and not re.search(rf"\b{label.group(1)}\b", body, re.IGNORECASE):
+        return rest.strip()
+    return title
 
 
 def split_articles(text: str, file_id: str, source: str, source_file: str | None = None) -> list[Article]:
@@ -189,7 +200,7 @@ def _article_from_lines(
         body = (Span(0, end - start),)
     return Article(
         id=article_id,
-        title=clean_title(headline.text),
+        title=clean_title(headline.text, text[headline.end : end]),
         text=text[start:end],
         body=body,
         source=source,
@@ -240,7 +251,7 @@ def article_from_body(
         )
     return Article(
         id=article_id,
-        title=clean_title(title),
+        title=clean_title(title, text),
         text=text,
         body=spans,
         source=source,

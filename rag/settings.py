@@ -111,6 +111,14 @@ class Settings(BaseSettings):
     llm_system_role: bool = Field(True, description="False: rules go in the user turn (models without a system role).")
     llm_passages: int = Field(5, ge=1, le=20, description="Passages put in the prompt (at most top_k are used).")
 
+    # OpenAI-compatible chat (/v1)
+    chat_history_turns: int = Field(
+        20, ge=0, le=1000, description="Last turns of a chat read to make a follow-up standalone (0: none)."
+    )
+    chat_model_aliases: str = Field(
+        "", max_length=2000, description="Comma-separated model names also answered as 'newsrag' (else a 404)."
+    )
+
     # HTTP
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -151,6 +159,11 @@ class Settings(BaseSettings):
                 "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
             )
         return self
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """The names the chat API answers to: 'newsrag' and its aliases."""
+        return ("newsrag", *(name.strip() for name in self.chat_model_aliases.split(",") if name.strip()))
 
     @property
     def keys(self) -> tuple[str, ...]:

@@ -8,6 +8,8 @@ const form = document.getElementById("ask");
 const input = document.getElementById("question");
 const send = document.getElementById("send");
 const source = document.getElementById("source");
+const tooLong = document.getElementById("too-long");
+const MAX_QUESTION_CHARS = 1000; // the service's limit (RAG_MAX_QUESTION_CHARS may lower it: its 422 then says so)
 let history = []; // [{role: "user"|"assistant", content}], oldest first
 
 function el(tag, className, text) {
@@ -22,8 +24,7 @@ function showCitation(citation, button) {
   button.setAttribute("aria-pressed", "true");
   document.getElementById("source-n").textContent = `[${citation.n}]`;
   document.getElementById("source-title").textContent = citation.title;
-  const meta = [citation.source, citation.published_at].filter(Boolean).join(" · ");
-  document.getElementById("source-meta").textContent = meta;
+  document.getElementById("source-meta").textContent = citationMeta(citation);
   const passage = document.getElementById("source-passage");
   passage.replaceChildren();
   const from = citation.quote_start - citation.start;
@@ -36,6 +37,14 @@ function showCitation(citation, button) {
     passage.append(document.createTextNode(text)); // offsets that do not fit: show the passage unmarked
   }
   source.hidden = false;
+  // On a phone the passage sits below the conversation: bring it into view (on a wide screen it already is).
+  source.scrollIntoView({ block: "nearest" });
+}
+
+// A source name and date, where the article has them: a file name ("000_26e4.txt") names no source.
+function citationMeta(citation) {
+  const named = citation.source && !/\.(txt|jsonl|html?)$/i.test(citation.source) ? citation.source : "";
+  return [named, citation.published_at].filter(Boolean).join(" · ");
 }
 
 function renderAnswer(target, response) {
@@ -120,12 +129,14 @@ async function ask(question) {
   }
   if (!done) { fail("the answer stream ended early"); return; }
 
-  renderAnswer(answer, done);
-  if (done.rewritten_question && done.rewritten_question !== question) {
-    turn.insertBefore(el("p", "rewritten", `Searched for: ${done.rewritten_question}`), answer);
+  if (done.answerable) {
+    renderAnswer(answer, done);
+  } else {
+    // One refusal, worded for a reader (the streamed text said the same in the service's words).
+    answer.replaceWith(el("p", "notice unanswerable", "The sources do not say: no indexed article answers this question."));
   }
-  if (!done.answerable) {
-    turn.append(el("p", "notice unanswerable", "The sources do not say: no indexed article answers this question."));
+  if (done.rewritten_question && done.rewritten_question !== question) {
+    turn.insertBefore(el("p", "rewritten", `Searched for: ${done.rewritten_question}`), turn.children[1]);
   }
   for (const warning of done.warnings || []) turn.append(el("p", "notice", warning));
   const cited = done.citations.length ? ` · ${done.citations.length} source(s), click a [n] to read it` : "";
@@ -134,10 +145,21 @@ async function ask(question) {
   history = history.slice(-20);
 }
 
+// A question over the limit is said so, with its length, and not sent: a silent cut would ask something else.
+function checkLength() {
+  const length = input.value.trim().length;
+  const over = length > MAX_QUESTION_CHARS;
+  tooLong.hidden = !over;
+  tooLong.textContent = over ? `A question can be at most ${MAX_QUESTION_CHARS} characters; this one has ${length}.` : "";
+  send.disabled = over;
+  return !over;
+}
+input.addEventListener("input", checkLength);
+
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const question = input.value.trim();
-  if (!question) return;
+  if (!question || !checkLength()) return;
   input.value = "";
   send.disabled = true;
   try {

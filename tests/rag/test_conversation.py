@@ -29,6 +29,20 @@ def test_follow_ups_carry_the_previous_subject_and_topic(follow_up: str, standal
     assert rewrite_one(follow_up, PUTIN) == standalone
 
 
+@pytest.mark.parametrize(
+    ("follow_up", "standalone"),
+    [
+        ("and who scored in the final?", "Who scored in the final (the 2022 World Cup)?"),
+        ("and what did Putin say about it?", "What did Putin say about the 2022 World Cup?"),
+        ("And when?", "When (the 2022 World Cup)?"),
+    ],
+)
+def test_follow_ups_carry_noun_phrases_not_verb_fragments(follow_up: str, standalone: str) -> None:
+    # The previous question has no "about ..." phrase: its topic is its last noun phrase, never "won 2022 World Cup".
+    assert topic("Who won the 2022 World Cup?") == "the 2022 World Cup"
+    assert rewrite_one(follow_up, "Who won the 2022 World Cup?") == standalone
+
+
 def test_a_new_standalone_question_is_left_alone() -> None:
     question = "How many people died in the earthquake in Afghanistan?"
     assert rewrite_one(question, PUTIN) == question

@@ -12,7 +12,8 @@ from rag.loading import corpus_files, load_file, load_jsonl, read_text, split_ar
 from tests.conftest import NEWS_QUIZ, SEEDS
 
 EXPECTED_TITLES = {
-    "000_26e4b23e68a8d043-1": "Newsman: Chinese President Xi Jinping and Russian President Vladimir Putin",
+    # "Newsman: " is the site's name fused onto the headline; "Putin to Xi:" and "Double Trouble:" are kickers.
+    "000_26e4b23e68a8d043-1": "Chinese President Xi Jinping and Russian President Vladimir Putin",
     "001_7906c61ad8bc5696-1": "Putin to Xi: Russia seeks to strengthen military ties with China",
     "001_7906c61ad8bc5696-2": "Xi reiterates China's objective stance on Ukraine in talks with Putin",
     "001_7906c61ad8bc5696-3": "Putin invites Xi for state visit",
@@ -20,6 +21,20 @@ EXPECTED_TITLES = {
     "003_99b702be79d94449-1": "Double Trouble: Vladimir Putin-Xi Jinping sitdown",
     "004_03952a0ed07344a4-1": "Xi and Putin Agree to Further Deepen Economic and Military Ties",
 }
+
+
+def test_a_label_fused_onto_a_headline_is_dropped_only_when_the_article_never_uses_it() -> None:
+    from rag.loading import clean_title
+
+    assert clean_title("Newsman: Xi and Putin meet in Moscow again", "The two leaders met.") == (
+        "Xi and Putin meet in Moscow again"
+    )
+    assert clean_title("Ukraine: Zelensky visits the front line", "Ukraine's president went east.").startswith(
+        "Ukraine:"
+    )
+    assert clean_title("Putin to Xi: ties are the best in history", "").startswith("Putin to Xi:")
+    assert clean_title("Photos: Serena Williams' final act", "She played.") == "Serena Williams' final act"
+    assert clean_title("Update: Jackpot", "No word of it.") == "Update: Jackpot"  # too short to be a headline after
 
 
 def all_seed_articles():
