@@ -248,6 +248,7 @@ class DocumentOut(BaseModel):
     source_file: str | None
     published_at: date | None
     url: str | None
+    author: str | None = Field(None, description="The byline, where the page names one (HTML pages, feeds).")
     chunk_count: int
 
     @classmethod
@@ -259,6 +260,7 @@ class DocumentOut(BaseModel):
             source_file=r.source_file,
             published_at=r.published_at,
             url=r.url,
+            author=r.author,
             chunk_count=r.chunk_count,
         )
 

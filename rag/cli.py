@@ -66,6 +66,16 @@ def _parser() -> argparse.ArgumentParser:
         help="use DIR/queries-dev.jsonl and DIR/corpus.jsonl (default DIR: ../shared/corpora/news-quiz)",
     )
     ev.add_argument(
+        "--extraction",
+        type=Path,
+        nargs="?",
+        const=Path("../shared/corpora/article-extraction"),
+        default=None,
+        metavar="DIR",
+        help="score HTML extraction on DIR/html and DIR/ground-truth.json (default DIR: "
+        "../shared/corpora/article-extraction) instead of answering questions",
+    )
+    ev.add_argument(
         "--subset-days",
         type=int,
         default=None,
@@ -216,6 +226,8 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
     from eval.report import summary_lines, write_report
     from eval.suite import ABLATION_GROUPS, EvalConfig, run_eval
 
+    if args.extraction is not None:
+        return _eval_extraction(args.extraction, args.out)
     questions, corpus = args.questions, list(args.corpus)
     if args.news_quiz is not None:
         quiz = news_quiz(args.news_quiz)
@@ -254,6 +266,19 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
     paths = write_report(result, args.out, texts)
     print("\n".join(summary_lines(result)))
     print(f"\nreport: {paths['markdown']}  result: {paths['json']}  chart: {paths['chart']}")
+    return 0
+
+
+def _eval_extraction(directory: Path, out: Path) -> int:
+    from eval.extraction import evaluate_extraction
+
+    result = evaluate_extraction(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "extraction.json"
+    body = {k: getattr(result, k) for k in ("pages", "precision", "recall", "f1", "accuracy", "refused", "per_page")}
+    path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(result.summary())
+    print(f"result: {path}")
     return 0
 
 

@@ -7,6 +7,7 @@ and keep only prose lines in each article's `body`.
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import re
@@ -19,9 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import InvalidDocument
+from rag.extraction import ExtractionPolicy, extract_page
 from rag.models import Article, ArticleFields, Span, iso_day
 
 CORPUS_SUFFIXES = (".txt", ".jsonl")
+HTML_NAMES = (".html", ".htm", ".html.gz", ".htm.gz")  # article pages, read by rag.extraction
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._:-]+")
 
 # Lines that end one story: whatever headline-like line comes next starts a new article.
 _BREAK_LINE = re.compile(r"^(?:VIDEO|READ MORE|Read more|Keep reading|Source link|Related(?: articles| stories)?)$")
@@ -36,7 +40,7 @@ _NOISE_LINE = re.compile(
 )
 _LINK_LIST = re.compile(r"^list of (\d+) items")
 _TERMINAL = re.compile(r"[.!?…][\"”’')\]]*$")
-_TITLE_PREFIX = re.compile(r"^(?:Free to read|Exclusive|Opinion|Analysis|Watch|Live)\s*:\s*", re.IGNORECASE)
+_TITLE_PREFIX = re.compile(r"^(?:Free to read|Exclusive|Opinion|Analysis|Watch|Live)\s*[:|]\s*", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
 _OPENING_QUOTE = ('"', "“", "‘", "'", "«")
 
@@ -236,14 +240,23 @@ def article_from_body(
     published_at: date | None = None,
     url: str | None = None,
     source_file: str | None = None,
+    author: str | None = None,
+    extracted: bool = False,
 ) -> Article:
-    """One article whose headline is given separately (JSONL, HTTP uploads)."""
+    """One article whose headline is given separately (JSONL, HTTP uploads, extracted pages). The lines of a
+    plain-text body that are page furniture (captions, bylines, lines repeated many times) are left out of its
+    body; an `extracted` page's extractor has already removed its furniture, and its short lines (the headings
+    of a list, a recipe's steps) are the article's own."""
     text = normalise_text(body)
     title = normalise_text(title).strip()
     if not title:
         raise InvalidDocument(f"article {article_id!r} has no title")
-    lines = _classify(text)
-    spans = _body_spans(lines, 0, len(text))
+    if extracted:
+        stripped = text.strip()
+        start = text.find(stripped[:1]) if stripped else 0
+        spans: tuple[Span, ...] = (Span(start, start + len(stripped)),) if stripped else ()
+    else:
+        spans = _body_spans(_classify(text), 0, len(text))
     if not spans:
         raise InvalidDocument(
             f"article {article_id!r} has no text: nothing is left once page furniture is set aside "
@@ -260,6 +273,7 @@ def article_from_body(
         source_end=len(text),
         published_at=published_at,
         url=url,
+        author=author,
     )
 
 
@@ -379,8 +393,13 @@ def article_from_fields(fields: ArticleFields, max_chars: int, default_source: s
 
 
 def upload_articles(raw: bytes, name: str, max_chars: int, read_row: RowReader = corpus_row) -> list[Article]:
-    """The articles of an uploaded file: a `.jsonl` corpus read line by line with `read_row`, or plain text
-    split into articles whose ids are `<file stem>-<n>`; every article held to `max_chars`."""
+    """The articles of an uploaded file: a `.jsonl` corpus read line by line with `read_row`, an HTML page
+    (one article, id the name without its extensions), or plain text split into articles whose ids are
+    `<file stem>-<n>`; every article held to `max_chars`."""
+    if is_html_name(name):
+        article = html_article(raw, name)
+        within_limit(article.id, article.text, max_chars, "file")
+        return [article]
     text = decode_upload(raw)
     if name.endswith(".jsonl"):
         articles = list(parse_jsonl(text, name, read_row, max_chars=max_chars, unique_ids=True, label="file"))
@@ -403,23 +422,83 @@ def load_text_file(path: Path) -> list[Article]:
     return split_articles(read_text(path), file_id=path.stem, source=path.name, source_file=path.name)
 
 
+def _is_corpus_file(path: Path) -> bool:
+    return path.suffix in CORPUS_SUFFIXES or is_html_name(path.name)
+
+
 def corpus_files(paths: Iterable[Path]) -> list[Path]:
     """The corpus files named by `paths` (files, or folders searched one level deep), sorted."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix in CORPUS_SUFFIXES))
+            found.extend(sorted(p for p in path.iterdir() if p.is_file() and _is_corpus_file(p)))
         elif path.is_file():
-            if path.suffix not in CORPUS_SUFFIXES:
-                raise InvalidDocument(f"{path}: only {', '.join(CORPUS_SUFFIXES)} files can be ingested")
+            if not _is_corpus_file(path):
+                kinds = ", ".join((*CORPUS_SUFFIXES, *HTML_NAMES))
+                raise InvalidDocument(f"{path}: only {kinds} files can be ingested")
             found.append(path)
         else:
             raise InvalidDocument(f"{path}: no such file or folder")
     return found
 
 
+def is_html_name(name: str) -> bool:
+    return name.lower().endswith(HTML_NAMES)
+
+
+def article_id_of_name(name: str) -> str:
+    """An article id from a file name: the name without its extensions ("page.html.gz" -> "page"), any
+    character an id may not hold made a dash."""
+    stem = name
+    for suffix in sorted(HTML_NAMES, key=len, reverse=True):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    cleaned = _ID_UNSAFE.sub("-", stem).strip("-._:")[:128]
+    if not cleaned:
+        raise InvalidDocument(f"{name}: no article id can be made of this name; give one")
+    return cleaned
+
+
+def html_article(
+    raw: bytes,
+    name: str,
+    article_id: str | None = None,
+    url: str | None = None,
+    policy: ExtractionPolicy | None = None,
+) -> Article:
+    """The article of an HTML page (gzipped when `name` ends in .gz), as `rag.extraction` reads it: id from the
+    file name unless given, source the site's name (else the file's), offsets into the extracted text."""
+    if name.lower().endswith(".gz"):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise InvalidDocument(f"{name}: not a gzip file ({exc})") from exc
+    try:
+        page = extract_page(raw, url, policy)
+    except InvalidDocument as exc:
+        raise InvalidDocument(f"{name}: {exc}") from exc
+    return article_from_body(
+        article_id=article_id or article_id_of_name(name),
+        title=page.title,
+        body=page.text,
+        source=page.site or name,
+        published_at=page.published_at,
+        url=page.url,
+        source_file=name,
+        author=page.author,
+        extracted=True,
+    )
+
+
 def load_file(path: Path) -> list[Article]:
     """Articles of one corpus file, whatever its format."""
     if path.suffix == ".jsonl":
         return list(load_jsonl(path))
+    if is_html_name(path.name):
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise InvalidDocument(f"cannot read {path}: {exc.strerror}") from exc
+        return [html_article(raw, path.name)]
     return load_text_file(path)

@@ -37,12 +37,16 @@ class Article:
     source_end: int = 0
     published_at: date | None = None
     url: str | None = None
+    author: str | None = None
 
     @property
     def content_hash(self) -> str:
         """Changes whenever anything that ends up in the index changes."""
         h = hashlib.sha256()
-        for part in (self.title, self.text, self.source, self.published_at, self.url, self.body):
+        parts: tuple[object, ...] = (self.title, self.text, self.source, self.published_at, self.url, self.body)
+        if self.author:  # absent from the hash when unknown, so articles stored before authors keep theirs
+            parts += (self.author,)
+        for part in parts:
             h.update(repr(part).encode("utf-8"))
             h.update(b"\x00")
         return h.hexdigest()[:16]
@@ -121,6 +125,7 @@ class ArticleRecord:
     content_hash: str
     chunk_count: int
     text: str | None = None
+    author: str | None = None
 
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -167,6 +167,7 @@ def _article_metadata(article: Article, chunk_count: int) -> dict[str, Any]:
     meta["source_file"] = article.source_file or None
     meta["published_at"] = article.published_at.isoformat() if article.published_at else None
     meta["url"] = article.url or None
+    meta["author"] = article.author or None
     return meta
 
 
@@ -184,6 +185,7 @@ def article_from_row(article_id: str, meta: dict[str, Any], text: str) -> Articl
         source_end=int(meta.get("source_end", 0)),
         published_at=_date_or_none(meta.get("published_at")),
         url=meta.get("url"),
+        author=meta.get("author"),
     )
 
 
@@ -198,6 +200,7 @@ def _record_from_row(article_id: str, meta: dict[str, Any], text: str | None = N
         content_hash=meta.get("content_hash", ""),
         chunk_count=int(meta.get("chunk_count", 0)),
         text=text,
+        author=meta.get("author"),
     )
 
 

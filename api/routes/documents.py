@@ -30,7 +30,7 @@ router = APIRouter(tags=["documents"])
 
 _READ_ERRORS = {401: {"model": Problem}, 403: {"model": Problem}, 503: {"model": Problem}}
 _WRITE_ERRORS = {**_READ_ERRORS, 413: {"model": Problem}, 422: {"model": Problem}, 429: {"model": Problem}}
-_UPLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.(txt|jsonl)$")
+_UPLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.(txt|jsonl|html?|html?\.gz)$", re.IGNORECASE)
 
 ArticleId = Annotated[str, Path(pattern=ARTICLE_ID_PATTERN, description="An article id from GET /documents.")]
 
@@ -66,15 +66,20 @@ def add_documents(body: DocumentsIn, request: Request, pipeline: ReadyPipelineDe
 
 @router.post("/documents/upload", response_model=IngestResult, responses=_WRITE_ERRORS, dependencies=[WriteAccess])  # type: ignore[arg-type]
 async def upload_documents(
-    request: Request, pipeline: ReadyPipelineDep, file: Annotated[UploadFile, File(description="A .txt or .jsonl file")]
+    request: Request,
+    pipeline: ReadyPipelineDep,
+    file: Annotated[UploadFile, File(description="A .txt, .jsonl or .html file")],
 ) -> IngestResult:
-    """Upload a plain-text file (one or more articles) or a JSONL corpus. Re-uploading a file
-    with the same name replaces its articles and removes those it no longer holds."""
+    """Upload a plain-text file (one or more articles), a JSONL corpus, or an article page (.html, .htm,
+    .html.gz: its article is extracted, and a page with none is refused). Re-uploading a file with the same name
+    replaces its articles and removes those it no longer holds."""
     if len((await request.form()).getlist("file")) > 1:
         raise InvalidDocument("file: send one file per upload")
     name = PurePath(file.filename or "").name
     if not _UPLOAD_NAME.match(name):
-        raise InvalidDocument("file: the name must be letters, digits, . _ - and end in .txt or .jsonl")
+        raise InvalidDocument(
+            "file: the name must be letters, digits, . _ - and end in .txt, .jsonl, .html, .htm, .html.gz or .htm.gz"
+        )
     limit = request.app.state.settings.max_upload_bytes
     raw = await file.read(limit + 1)
     if len(raw) > limit:

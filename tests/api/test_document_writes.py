@@ -156,10 +156,37 @@ def test_bad_articles_get_a_422_naming_the_field(writer: TestClient, body: dict,
     assert field in response.json()["detail"]
 
 
+def test_an_uploaded_page_is_extracted_and_cited_by_its_extracted_text(writer: TestClient) -> None:
+    from tests.pages import article_page, section_front
+
+    response = writer.post(
+        "/documents/upload", files={"file": ("rotterdam-port.html", article_page().encode(), "text/html")}, headers=AUTH
+    )
+    assert response.status_code == 200, response.text
+    doc = writer.get("/documents/rotterdam-port").json()
+    assert (doc["title"], doc["source"], doc["author"]) == (
+        "Rotterdam port traffic falls again as ships avoid Red Sea",
+        "Harbour Times",
+        "Anna de Vries",
+    )
+    assert (doc["published_at"], doc["url"]) == (
+        "2024-10-29",
+        "https://harbourtimes.example/news/rotterdam-port-traffic",
+    )
+    answer = ask(writer, "By what percentage did Rotterdam port volumes drop from a year earlier?")
+    citation = next(c for c in answer["citations"] if c["article_id"] == "rotterdam-port")
+    assert doc["text"][citation["quote_start"] : citation["quote_end"]] == citation["quote"]
+    assert "4.2 percent" in citation["quote"]
+    refused = writer.post("/documents/upload", files={"file": ("front.html", section_front().encode())}, headers=AUTH)
+    assert refused.status_code == 422
+    assert "no article found on this page" in refused.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("name", "content", "status"),
     [
         ("notes.pdf", b"text", 422),
+        ("page.html.gz", b"<html>not gzipped</html>", 422),
         ("../../etc/passwd.txt", b"Headline\nBody.", 200),  # only the base name is ever used
         ("bin.txt", b"\x00\x01\x02", 422),
         ("empty.txt", b"   \n  ", 422),
