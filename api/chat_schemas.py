@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.chat_tasks import task_of
-from api.schemas import MAX_QUESTION_CHARS, MAX_TURN_CHARS, CitationOut, usable_question
+from api.schemas import MAX_QUESTION_CHARS, MAX_TURN_CHARS, CitationOut, Day, ResolvedDates, usable_question
 from rag.models import Turn
 
 MODEL_ID = "newsrag"
@@ -82,6 +82,9 @@ class ChatRequest(Lenient):
     stop: str | list[str] | None = None
     user: str | None = Field(None, max_length=500)
     metadata: dict[str, Any] | None = None
+    as_of: Day | None = Field(
+        None, description="newsrag: the day the question is asked (default: today); 'this week' is read from it."
+    )
 
     @model_validator(mode="after")
     def _has_a_question(self) -> ChatRequest:
@@ -157,6 +160,7 @@ class ChatCompletion(BaseModel):
     choices: list[Choice]
     usage: Usage = Field(default_factory=Usage)
     rewritten_question: str = Field(description="The standalone question that was retrieved and answered.")
+    resolved_dates: ResolvedDates | None = Field(None, description="The range the question's time phrase set.")
     answerable: bool
     mode: str
 

@@ -25,6 +25,7 @@ _STATUS: dict[type[errors.RagError], int] = {
     errors.IndexNotReady: 503,
     errors.StoreUnavailable: 503,
     errors.ProviderError: 502,
+    errors.FetchFailed: 502,  # the page's server, not the caller: worth a retry later
     errors.ConfigError: 500,
 }
 

@@ -21,6 +21,7 @@ from api.openapi import install_openapi
 from api.routes import documents, health, openai_chat, query, web
 from rag import __version__
 from rag.errors import RagError
+from rag.feeds import FeedWatcher
 from rag.pipeline import Pipeline, build_pipeline
 from rag.settings import Settings
 
@@ -41,6 +42,10 @@ def _warm_up(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
         pipeline.load()
         state.startup_error = None
         state.ready.set()
+        if settings.feed_urls:
+            state.watcher = FeedWatcher(pipeline.feeds, settings.feed_urls, settings.feed_every_seconds)
+            state.watcher.start()
+            log.info("polling %d feeds every %gs", len(settings.feed_urls), settings.feed_every_seconds)
     except RagError as exc:
         state.startup_error = f"start-up failed: {exc}"
         log.error(state.startup_error)
@@ -58,11 +63,14 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         app.state.ready = threading.Event()
         app.state.startup_error = None
         app.state.progress = None  # (done, total) of the start-up ingest
+        app.state.watcher = None  # polls RAG_FEEDS once the index is ready
         app.state.guard = KeyGuard(settings.keys, settings.require_key_for_read, settings.rate_limit_per_minute)
         worker = threading.Thread(target=_warm_up, args=(app, built, settings), name="warm-up", daemon=True)
         worker.start()
         yield
         worker.join(timeout=30)
+        if app.state.watcher is not None:
+            app.state.watcher.stop()
 
     app = FastAPI(
         title="newsrag",

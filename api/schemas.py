@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -18,7 +19,20 @@ from pydantic import (
     model_validator,
 )
 
-from rag.models import Answer, ArticleRecord, Citation, Filters, Flag, IngestReport, ScoredChunk, Turn, iso_day
+from rag.feeds import FeedStatus
+from rag.models import (
+    Answer,
+    ArticleRecord,
+    Citation,
+    Copy,
+    Filters,
+    Flag,
+    IngestReport,
+    ScoredChunk,
+    Timeframe,
+    Turn,
+    iso_day,
+)
 from rag.settings import TOP_K_CEILING
 
 MAX_QUESTION_CHARS = 1000  # RAG_MAX_QUESTION_CHARS may lower it
@@ -110,6 +124,12 @@ class QueryRequest(Strict):
         "value is a 422 naming top_k).",
     )
     filters: QueryFilters | None = None
+    as_of: Day | None = Field(
+        None,
+        description="The day the question is asked (default: today in the service's time zone): 'this week', "
+        "'yesterday' or 'in March' are read from it (returned as `resolved_dates`).",
+        examples=["2023-03-22"],
+    )
     include_retrieved: bool = Field(False, description="Also return the ranked retrieved passages.")
     history: list[HistoryTurn] = Field(
         default_factory=list,
@@ -122,6 +142,19 @@ class QueryRequest(Strict):
     @classmethod
     def _not_blank(cls, value: str) -> str:
         return usable_question(value, "question")
+
+
+class CopyOut(BaseModel):
+    """Where else the story ran: another outlet's copy, stored but not searched."""
+
+    article_id: str
+    source: str
+    url: str | None
+    published_at: date | None
+
+    @classmethod
+    def of(cls, c: Copy) -> CopyOut:
+        return cls(article_id=c.article_id, source=c.source, url=c.url, published_at=c.published_at)
 
 
 class CitationOut(BaseModel):
@@ -138,6 +171,9 @@ class CitationOut(BaseModel):
     quote: str = Field(description="The exact sentence quoted; equals the article text [quote_start:quote_end].")
     quote_start: int
     quote_end: int
+    also_published_by: list[CopyOut] = Field(
+        default_factory=list, description="Other outlets that ran the same story (syndicated copies)."
+    )
 
     @classmethod
     def of(cls, c: Citation) -> CitationOut:
@@ -155,6 +191,7 @@ class CitationOut(BaseModel):
             quote=c.quote,
             quote_start=c.quote_start,
             quote_end=c.quote_end,
+            also_published_by=[CopyOut.of(x) for x in c.also_published_by],
         )
 
 
@@ -204,6 +241,23 @@ class FlagOut(BaseModel):
         return cls(kind=f.kind, sentence=f.sentence, text=f.text, markers=list(f.markers), detail=f.detail)
 
 
+class ResolvedDates(BaseModel):
+    """The dates retrieval used for the question's time phrase, as resolved on `as_of`."""
+
+    as_of: date
+    phrase: str = Field(description="The words read ('this week', 'in 2022'); '' when the question names no time.")
+    date_from: date | None = Field(description="The first day of the range preferred (inclusive); null: open.")
+    date_to: date | None = Field(description="Its last day (inclusive; a day late, for time zones); null: open.")
+    published_from: date | None = Field(
+        description="An explicit calendar phrase ('in 2022', 'since June'): only articles published from this "
+        "day (or undated) are searched. Null: nothing is ruled out."
+    )
+
+    @classmethod
+    def of(cls, t: Timeframe) -> ResolvedDates:
+        return cls(as_of=t.as_of, phrase=t.phrase, date_from=t.start, date_to=t.end, published_from=t.published_from)
+
+
 class QueryResponse(BaseModel):
     question: str
     answer: str
@@ -222,6 +276,7 @@ class QueryResponse(BaseModel):
     rewritten_question: str | None = Field(
         None, description="With a `history`: the standalone question that was retrieved and answered."
     )
+    resolved_dates: ResolvedDates | None = Field(None, description="The range the question's time phrase set.")
 
     @classmethod
     def of(cls, a: Answer, include_retrieved: bool, asked: str | None = None) -> QueryResponse:
@@ -238,6 +293,7 @@ class QueryResponse(BaseModel):
             warnings=list(a.warnings),
             timings_ms=a.timings_ms,
             retrieved=[RetrievedOut.of(s) for s in a.retrieved] if include_retrieved else None,
+            resolved_dates=ResolvedDates.of(a.timeframe) if a.timeframe else None,
         )
 
 
@@ -249,6 +305,9 @@ class DocumentOut(BaseModel):
     published_at: date | None
     url: str | None
     author: str | None = Field(None, description="The byline, where the page names one (HTML pages, feeds).")
+    copy_of: str | None = Field(
+        None, description="The stored article this is another outlet's copy of (it is not searched itself)."
+    )
     chunk_count: int
 
     @classmethod
@@ -261,6 +320,7 @@ class DocumentOut(BaseModel):
             published_at=r.published_at,
             url=r.url,
             author=r.author,
+            copy_of=r.copy_of,
             chunk_count=r.chunk_count,
         )
 
@@ -275,12 +335,40 @@ class IngestProgress(BaseModel):
     total: int = Field(description="Articles to ingest.")
 
 
+class FeedHealth(BaseModel):
+    url: str
+    last_poll: datetime | None
+    last_success: datetime | None
+    last_error: str | None
+    polls: int
+    errors: int
+    articles_added: int
+    articles_replaced: int
+
+    @classmethod
+    def of(cls, status: FeedStatus) -> FeedHealth:
+        def when(seconds: float | None) -> datetime | None:
+            return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
+
+        return cls(
+            url=status.url,
+            last_poll=when(status.last_poll),
+            last_success=when(status.last_success),
+            last_error=status.last_error,
+            polls=status.polls,
+            errors=status.errors,
+            articles_added=status.articles_added,
+            articles_replaced=status.articles_replaced,
+        )
+
+
 class Health(BaseModel):
     status: str = Field(description="'ready', 'loading' or 'unavailable'.")
     detail: str | None = None
     articles: int | None = None
     chunks: int | None = None
     progress: IngestProgress | None = Field(None, description="While loading: the start-up ingest so far.")
+    feeds: list[FeedHealth] | None = Field(None, description="The feeds this service polls (RAG_FEEDS), if any.")
 
 
 class FieldError(BaseModel):
@@ -360,14 +448,21 @@ DocumentsIn = Annotated[
 UNION_TAGS = ("article", "batch")
 
 
+class SkippedItem(BaseModel):
+    item: str = Field(description="The feed entry or URL that was not stored.")
+    reason: str
+
+
 class IngestResult(BaseModel):
     articles: int
     added: int
     updated: int
     unchanged: int
     removed: int
+    folded: int = Field(0, description="Near-duplicates of a stored article, kept as its other copies.")
     chunks: int
     ids: list[str]
+    skipped: list[SkippedItem] = Field(default_factory=list, description="What a feed held that was not stored.")
 
     @classmethod
     def of(cls, report: IngestReport) -> IngestResult:
@@ -377,14 +472,28 @@ class IngestResult(BaseModel):
             updated=report.updated,
             unchanged=report.unchanged,
             removed=report.removed,
+            folded=report.folded,
             chunks=report.chunks,
             ids=report.ids,
+            skipped=[SkippedItem(item=what, reason=why) for what, why in report.skipped],
         )
+
+
+class UrlIn(Strict):
+    """A page to fetch and store as one article (or a feed, whose new entries are stored)."""
+
+    url: str = Field(..., max_length=2000, pattern=r"^https?://\S+$", description="An http(s) URL.")
+    id: str | None = Field(
+        None, pattern=ARTICLE_ID_PATTERN, description="The article's id (default: made from the URL); pages only."
+    )
 
 
 class DocumentDetail(DocumentOut):
     text: str = Field(description="The article text; citation offsets index into it.")
+    also_published_by: list[CopyOut] = Field(default_factory=list, description="Other outlets' copies of it.")
 
     @classmethod
-    def of_record(cls, r: ArticleRecord) -> DocumentDetail:
-        return cls(**DocumentOut.of(r).model_dump(), text=r.text or "")
+    def of_record(cls, r: ArticleRecord, copies: Sequence[Copy] = ()) -> DocumentDetail:
+        return cls(
+            **DocumentOut.of(r).model_dump(), text=r.text or "", also_published_by=[CopyOut.of(c) for c in copies]
+        )

@@ -25,9 +25,10 @@ from rag.reranking import SentenceRanker
 from rag.settings import Settings
 
 ABLATION_GROUPS = ("retrieval", "prefix", "answer", "window", "baseline")
-# (hard window, soft window) in days before the question; the default (None, 7) and the rerank's weight
-# were chosen on both corpora's tune halves (news-quiz: soft 7 and 14 tie; hard windows lose Hits@5).
-WINDOWS = ((None, None), (7, None), (14, None), (30, None), (None, 7), (None, 14), (30, 7))
+# Date windows the harness computes and sends as filters, compared with asking `as_of` the question's date (the
+# default, where the service reads the question's own "this week"): (hard window, soft window) in days before
+# the question. Before `as_of`, the soft 7-day window was the default (chosen on news-quiz's tune half).
+WINDOWS = ((None, None), (7, None), (30, None), (None, 7), (None, 14))
 # Answer-selection variants worth comparing: (label, RerankPolicy changes, AnswerPolicy changes, cross-encoder?).
 # The default policies are the main run.
 VARIANTS: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
@@ -54,7 +55,8 @@ class EvalConfig:
     untouched: Path | None = None  # questions no setting is chosen on, reported on their own
     data_dir: Path = Path("eval/.cache")
     window_days: int | None = None
-    prefer_days: int | None = 7
+    prefer_days: int | None = None
+    as_of: bool = True  # dated questions are asked as of their date
     ablations: tuple[str, ...] = ()
 
 
@@ -148,13 +150,12 @@ def run_eval(
             import httpx
 
             client = httpx.Client(base_url=config.url or "", timeout=60.0)
-        run(HttpTarget(client, name="ours (http)", window_days=window, prefer_days=prefer))
+        run(HttpTarget(client, name="ours (http)", window_days=window, prefer_days=prefer, as_of=config.as_of))
         main = None
     else:
         main = pipeline or open_index(config, settings, corpus, settings.embed_prefix, ingest_progress)
-        run(
-            PipelineTarget(main, name=f"ours (hybrid, {settings.embed_prefix})", window_days=window, prefer_days=prefer)
-        )
+        name = f"ours (hybrid, {settings.embed_prefix})"
+        run(PipelineTarget(main, name=name, window_days=window, prefer_days=prefer, as_of=config.as_of))
     if main is not None:
         _ablations(config, settings, questions, corpus, main, window, dated, run, ingest_progress)
     return {
@@ -164,6 +165,7 @@ def run_eval(
         "url": config.url,
         "window_days": window,
         "prefer_days": prefer,
+        "as_of": config.as_of and dated,
         "settings": {
             k: settings.model_dump(mode="json")[k]
             for k in ("embed_prefix", "chunk_tokens", "chunk_overlap_sentences", "candidates", "rrf_k")
@@ -190,27 +192,28 @@ def _ablations(
 ) -> None:
     groups = config.ablations
     prefer = config.prefer_days if dated else None
+    dates: dict[str, Any] = {"window_days": window, "prefer_days": prefer, "as_of": config.as_of}
     if "retrieval" in groups:
-        run(PipelineTarget(with_weights(main, 1.0, 0.0), name="dense only", window_days=window, prefer_days=prefer))
-        run(PipelineTarget(with_weights(main, 0.0, 1.0), name="BM25 only", window_days=window, prefer_days=prefer))
+        run(PipelineTarget(with_weights(main, 1.0, 0.0), name="dense only", **dates))
+        run(PipelineTarget(with_weights(main, 0.0, 1.0), name="BM25 only", **dates))
     if "prefix" in groups:
         for prefix in ("none", "title", "title_date"):
             if prefix != settings.embed_prefix:
                 other = open_index(config, settings, corpus, prefix, ingest_progress)
-                run(PipelineTarget(other, name=f"embed prefix {prefix}", window_days=window, prefer_days=prefer))
+                run(PipelineTarget(other, name=f"embed prefix {prefix}", **dates))
     if "window" in groups and dated:
         for days, soft in WINDOWS:
-            if (days, soft) != (window, config.prefer_days):
-                label = "no date window" if days is None else f"date window {days} days"
+            if (days, soft) != (window, config.prefer_days) or config.as_of:
+                label = "no dates (asked today)" if days is None else f"date window {days} days"
                 if soft is not None:
                     label = f"prefer last {soft} days" + ("" if days is None else f", window {days} days")
-                run(PipelineTarget(main, name=label, window_days=days, prefer_days=soft))
+                run(PipelineTarget(main, name=label, window_days=days, prefer_days=soft, as_of=False))
     if "answer" in groups:
         for label, rerank, answer, cross_encoded in VARIANTS:
             if cross_encoded and main.ranker.cross_encoder is None:
                 continue  # the main run has no cross-encoder to vary
             variant = with_policy(main, rerank, answer, cross_encoded)
-            run(PipelineTarget(variant, name=label, window_days=window, prefer_days=prefer))
+            run(PipelineTarget(variant, name=label, **dates))
     if "baseline" in groups:
         from eval.baseline import BaselineTarget
 

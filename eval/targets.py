@@ -39,24 +39,32 @@ def outcome_of(answer: Answer, latency_ms: float) -> Outcome:
 
 
 class PipelineTarget:
-    """Our pipeline, in process. `window_days`: the date window put on dated questions (None: none);
-    `prefer_days`: the soft window (see `date_window`)."""
+    """Our pipeline, in process. A dated question is asked `as_of` its date (the service reads "this week" from
+    it), unless `as_of` is False (then on today, as a service would). `window_days` / `prefer_days`: a date
+    window the harness computes and sends as filters instead (see `date_window`; a comparison)."""
 
     retrieval_only = False
 
     def __init__(
-        self, pipeline: Pipeline, name: str = "ours", window_days: int | None = None, prefer_days: int | None = None
+        self,
+        pipeline: Pipeline,
+        name: str = "ours",
+        window_days: int | None = None,
+        prefer_days: int | None = None,
+        as_of: bool = True,
     ) -> None:
         self.pipeline = pipeline
         self.name = name
         self.window_days = window_days
         self.prefer_days = prefer_days
+        self.as_of = as_of
 
     def run(self, question: Question) -> Outcome:
         filters = date_window(question.question_date, self.window_days, self.prefer_days)
+        as_of = question.question_date if self.as_of else None
         started = time.perf_counter()
         try:
-            answer = self.pipeline.ask(question.question, top_k=DEPTH, filters=filters)
+            answer = self.pipeline.ask(question.question, top_k=DEPTH, filters=filters, as_of=as_of)
         except RagError as exc:
             return Outcome("", False, [], [], (time.perf_counter() - started) * 1000, error=str(exc))
         return outcome_of(answer, (time.perf_counter() - started) * 1000)
@@ -69,7 +77,8 @@ class HttpClient(Protocol):
 
 
 class HttpTarget:
-    """A running service: POST /query with include_retrieved, the date window as `filters`."""
+    """A running service: POST /query with include_retrieved and `as_of` the question's date (as
+    PipelineTarget), or a computed date window as `filters`."""
 
     retrieval_only = False
 
@@ -79,14 +88,18 @@ class HttpTarget:
         name: str = "ours (http)",
         window_days: int | None = None,
         prefer_days: int | None = None,
+        as_of: bool = True,
     ) -> None:
         self.client = client
         self.name = name
         self.window_days = window_days
         self.prefer_days = prefer_days
+        self.as_of = as_of
 
     def run(self, question: Question) -> Outcome:
         body: dict[str, Any] = {"question": question.question, "top_k": DEPTH, "include_retrieved": True}
+        if self.as_of and question.question_date:
+            body["as_of"] = question.question_date.isoformat()
         filters = date_window(question.question_date, self.window_days, self.prefer_days)
         if filters is not None:
             fields = ("date_from", "date_to", "prefer_from", "prefer_to")

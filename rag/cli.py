@@ -14,12 +14,16 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from rag.errors import RagError
+from rag.models import IngestReport
 from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.feeds import PollReport
 
 UNTOUCHED_SEEDS = "eval/questions/seeds-untouched.jsonl"
 
@@ -28,8 +32,26 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Question answering over news articles, with citations.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    ingest = sub.add_parser("ingest", help="add article files (.txt, .jsonl) or folders to the index")
-    ingest.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the seeds folder)")
+    ingest = sub.add_parser(
+        "ingest", help="add articles to the index: files, folders, article pages, feeds, or URLs of either"
+    )
+    ingest.add_argument(
+        "sources",
+        nargs="*",
+        metavar="SOURCE",
+        help="a .txt, .jsonl or .html(.gz) file, a folder of them, a feed file (.xml, .rss, .atom), or an "
+        "http(s) URL of an article page or an RSS/Atom feed (default: the seeds folder)",
+    )
+    ingest.add_argument(
+        "--dry-run", action="store_true", help="fetch and read everything, say what would be stored, store nothing"
+    )
+
+    watch = sub.add_parser("watch", help="keep polling RSS/Atom feeds into the index (as RAG_FEEDS does in serve)")
+    watch.add_argument("feeds", nargs="+", metavar="FEED_URL")
+    watch.add_argument(
+        "--every", type=_duration, default=900.0, metavar="DURATION", help="time between polls: 90s, 15m, 2h (15m)"
+    )
+    watch.add_argument("--polls", type=int, default=None, metavar="N", help="stop after N rounds (default: never)")
 
     ask = sub.add_parser("ask", help="answer one question and print its numbered sources")
     ask.add_argument("question")
@@ -89,13 +111,18 @@ def _parser() -> argparse.ArgumentParser:
         "--window-days",
         type=int,
         default=-1,
-        help="dated questions: only articles from this many days before to one day after (-1: no window)",
+        help="dated questions: only articles from this many days before to one day after, sent as a filter (-1: none)",
     )
     ev.add_argument(
         "--prefer-days",
         type=int,
-        default=7,
-        help="dated questions: rank articles of this many days before higher (a soft window; -1: none)",
+        default=-1,
+        help="dated questions: rank articles of this many days before higher, sent as a filter (-1: none)",
+    )
+    ev.add_argument(
+        "--no-as-of",
+        action="store_true",
+        help="ask dated questions today, not as of their date (the service then cannot read their 'this week')",
     )
     ev.add_argument(
         "--ablations",
@@ -136,16 +163,55 @@ class ProgressBar:
             self._bar = None
 
 
-def _ingest(settings: Settings, paths: list[Path]) -> int:
+def _duration(text: str) -> float:
+    """'90s', '15m', '2h', '1d' or plain seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip().lower()
+    try:
+        seconds = float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 15m or 2h") from None
+    if seconds < 1:
+        raise argparse.ArgumentTypeError("the interval must be at least 1 second")
+    return seconds
+
+
+def _report_line(report: IngestReport, dry_run: bool = False) -> str:
+    verb = "would be " if dry_run else ""
+    return (
+        f"{report.articles} articles: {report.added} {verb}added, {report.updated} {verb}replaced, "
+        f"{report.folded} {verb}folded into a copy already stored, {report.unchanged} unchanged, "
+        f"{report.removed} {verb}removed; {len(report.skipped)} skipped"
+        + ("" if dry_run else f"; {report.chunks} chunks embedded in {report.seconds:.1f}s")
+    )
+
+
+def _ingest(settings: Settings, sources: list[str], dry_run: bool) -> int:
     from rag.pipeline import build_pipeline
 
     pipeline = build_pipeline(settings)
-    report = pipeline.ingest(paths or [settings.seeds_dir], progress=ProgressBar("article"))
-    print(
-        f"{report.articles} articles: {report.added} added, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {report.removed} removed; {report.chunks} chunks embedded "
-        f"in {report.seconds:.1f}s"
-    )
+    report = pipeline.ingest_sources(sources, dry_run=dry_run, progress=ProgressBar("article"))
+    if dry_run:
+        print("dry run: nothing was stored")
+    print(_report_line(report, dry_run))
+    for what, why in report.skipped:
+        why = why.removeprefix(f"{what}: ").removeprefix(f"{Path(what).name}: ")
+        print(f"  skipped {what}: {why}")
+    return 1 if report.skipped and not report.articles else 0
+
+
+def _watch(settings: Settings, feeds: list[str], every: float, polls: int | None) -> int:
+    from rag.feeds import FeedWatcher
+    from rag.pipeline import build_pipeline
+
+    pipeline = build_pipeline(settings)
+
+    def said(poll: PollReport) -> None:
+        print(f"{poll.feed}: {poll.summary()}", flush=True)
+
+    watcher = FeedWatcher(pipeline.feeds, feeds, every, on_poll=said)
+    with contextlib.suppress(KeyboardInterrupt):
+        watcher.run(rounds=polls)
     return 0
 
 
@@ -255,6 +321,7 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         window_days=None if args.window_days < 0 else args.window_days,
         prefer_days=None if args.prefer_days < 0 else args.prefer_days,
+        as_of=not args.no_as_of,
         ablations=groups,
     )
     result = run_eval(config, settings, progress=ProgressBar("question"), ingest_progress=ProgressBar("article"))
@@ -287,7 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
         if args.command == "ingest":
-            return _ingest(settings, args.paths)
+            return _ingest(settings, args.sources, args.dry_run)
+        if args.command == "watch":
+            return _watch(settings, args.feeds, args.every, args.polls)
         if args.command == "ask":
             return _ask(settings, args.question, args.top_k, args.json)
         if args.command == "eval":

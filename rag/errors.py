@@ -31,3 +31,12 @@ class IndexNotReady(RagError):
 
 class ProviderError(RagError):
     """An external model provider (LLM or embeddings) failed or answered garbage."""
+
+
+class FetchRefused(InvalidDocument):
+    """A URL that may not be fetched: not http(s), a host that does not resolve, or one whose address is
+    private, loopback or link-local."""
+
+
+class FetchFailed(RagError):
+    """A URL could not be fetched: the network, the remote server, or what it sent (too large, not a page)."""

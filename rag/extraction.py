@@ -79,6 +79,28 @@ def extract_page(html: bytes | str, url: str | None = None, policy: ExtractionPo
     )
 
 
+_BLOCKS = ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr", "br", "section", "article")
+
+
+def fragment_text(fragment: str) -> str:
+    """The text of an HTML fragment (a feed entry's content), one line per block; plain text passes through."""
+    if "<" not in fragment:
+        return "\n".join(line.strip() for line in fragment.splitlines() if line.strip())
+    from lxml import html as lxml_html
+    from lxml.etree import ParserError
+
+    try:
+        root = lxml_html.fragment_fromstring(fragment, create_parent="div")
+    except (ParserError, ValueError):
+        return ""
+    for bad in root.xpath("//script|//style"):
+        bad.drop_tree()
+    for block in root.iter(*_BLOCKS):
+        block.tail = "\n" + (block.tail or "")
+    text = root.text_content()
+    return "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+
+
 _SITE_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ")
 
 

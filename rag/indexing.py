@@ -9,15 +9,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from rag.chunking import Chunker
 from rag.embedding import Embedder
-from rag.loading import corpus_files, load_file
+from rag.errors import DocumentNotFound, InvalidDocument
+from rag.loading import corpus_files, is_html_name, load_file
 from rag.models import Article, Chunk, IngestReport
 from rag.storage import ArticleWrite, ChromaStore
+from rag.syndication import CopyFinder, SyndicationPolicy, body_text, copies_by_original, signature
 
 Progress = Callable[[int, int], None]
 
@@ -50,7 +53,9 @@ class Indexer:
         chunker: Chunker,
         prefix: Callable[[Article], str],
         batch_chunks: int = 64,
+        syndication: SyndicationPolicy | None = None,
     ) -> None:
+        self._syndication = syndication or SyndicationPolicy()
         self._store = store
         self._embedder = embedder
         self.chunker = chunker
@@ -61,16 +66,29 @@ class Indexer:
         # time) run outside it, so that a small write is not held up for the minutes a large upload embeds.
         self._lock = threading.RLock()
 
-    def ingest_paths(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
-        """Ingest files and folders; a re-ingested file's vanished articles are deleted."""
+    def ingest_paths(
+        self, paths: Iterable[Path], progress: Progress | None = None, dry_run: bool = False
+    ) -> IngestReport:
+        """Ingest files and folders; a re-ingested file's vanished articles are deleted. An HTML page with no
+        article on it is skipped (with its reason in the report) rather than stopping the others."""
         files = corpus_files(paths)
-        # A bulk ingest is the natural moment to clear what an interrupted one left behind
-        # (invisible to readers either way); single HTTP writes skip this full scan.
-        self._store.repair()
+        if not dry_run:
+            # A bulk ingest is the natural moment to clear what an interrupted one left behind
+            # (invisible to readers either way); single HTTP writes skip this full scan.
+            self._store.repair()
         articles: list[Article] = []
+        skipped: list[tuple[str, str]] = []
+        synced: set[str] = set()
         for path in files:
-            articles.extend(load_file(path))
-        report = self.ingest(articles, progress=progress, sync_files={p.name for p in files})
+            try:
+                articles.extend(load_file(path))
+                synced.add(path.name)
+            except InvalidDocument as exc:
+                if not is_html_name(path.name):
+                    raise
+                skipped.append((str(path), str(exc)))  # what it stored before stays
+        report = self.ingest(articles, progress=progress, sync_files=synced, dry_run=dry_run)
+        report.skipped.extend(skipped)
         report.files = [str(p) for p in files]
         return report
 
@@ -79,21 +97,26 @@ class Indexer:
         articles: Sequence[Article],
         progress: Progress | None = None,
         sync_files: set[str] | None = None,
+        dry_run: bool = False,
     ) -> IngestReport:
         """Add or replace `articles`. With `sync_files`, stored articles from those files that are
-        not in `articles` are removed (the file no longer holds them).
+        not in `articles` are removed (the file no longer holds them). A `dry_run` counts what would be
+        added, replaced and removed, and writes nothing.
 
         Two ingests of the same article at once both write it, each version whole, and the later
         write is the one kept, as with writes from two replicas."""
-        return self._ingest(articles, progress, sync_files)
+        return self._ingest(articles, progress, sync_files, dry_run)
 
     def _ingest(
-        self, articles: Sequence[Article], progress: Progress | None, sync_files: set[str] | None
+        self, articles: Sequence[Article], progress: Progress | None, sync_files: set[str] | None, dry_run: bool
     ) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport(articles=len(articles), ids=[a.id for a in articles])
         stored = self._store.article_records()
+        finder = CopyFinder.of(stored, self._syndication)
+        originals = {r.copy_of for r in stored.values() if r.copy_of}
         pending: list[Article] = []
+        copies: list[Article] = []
         seen: set[str] = set()
         for article in articles:
             if article.id in seen:
@@ -102,33 +125,68 @@ class Indexer:
             record = stored.get(article.id)
             if record is not None and record.content_hash == article.content_hash:
                 report.unchanged += 1
+                continue
+            sign = signature(body_text(article), self._syndication)
+            # An article others are copies of stays their original, whatever it becomes.
+            original = None if article.id in originals else finder.original_of(article.id, sign, article.source)
+            article = replace(article, copy_of=original, signature=sign)
+            if original is not None:
+                finder.remove(article.id)
+                copies.append(article)
+                report.folded += 1
+                continue
+            if sign is not None:
+                finder.add(article.id, sign, article.source)
+            pending.append(article)
+            if record is None:
+                report.added += 1
             else:
-                pending.append(article)
-                if record is None:
-                    report.added += 1
-                else:
-                    report.updated += 1
+                report.updated += 1
+        if dry_run:
+            report.removed = sum(
+                1 for r in stored.values() if sync_files and r.source_file in sync_files and r.id not in seen
+            )
+            report.seconds = time.perf_counter() - started
+            return report
         if sync_files:
             with self._lock:  # read again under the lock: a write since may have taken an article off the file
                 for record in self._store.article_records().values():
                     if record.source_file in sync_files and record.id not in seen:
                         self._store.delete_article(record.id)
                         report.removed += 1
+        self._write(pending, report, progress)
+        if copies:
+            empty = np.zeros((0, self._embedder.dim), np.float32)
+            with self._lock:
+                self._store.write_articles([(a, [], empty, []) for a in copies])
+        if report.changed or copies:
+            self._store.touch()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _write(self, articles: list[Article], report: IngestReport, progress: Progress | None = None) -> None:
         done = 0
-        for batch in self._batches(pending):
+        for batch in self._batches(articles):
             writes = self._embed_batch(batch, report)
             with self._lock:
                 self._store.write_articles(writes)
             done += len(batch)
             if progress:
-                progress(done, len(pending))
-        if report.changed:
-            self._store.touch()
-        report.seconds = time.perf_counter() - started
-        return report
+                progress(done, len(articles))
 
     def delete(self, article_id: str) -> None:
+        """Remove an article. If other outlets' copies of it are stored, the oldest is promoted in its place
+        (chunked, embedded, searched) before the article goes, and the other copies become its copies: a crash
+        half-way leaves both searchable, never neither."""
         with self._lock:
+            records = self._store.article_records()
+            if article_id not in records:
+                raise DocumentNotFound(f"no article with id {article_id!r}")
+            heirs = copies_by_original(records).get(article_id, ())
+            if heirs:
+                heir = replace(self._store.read_article(heirs[0].article_id), copy_of=None)
+                self._write([heir], IngestReport())
+                self._store.set_copy_of([c.article_id for c in heirs[1:]], heir.id)
             self._store.delete_article(article_id)
             self._store.touch()
 

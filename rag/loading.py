@@ -466,9 +466,11 @@ def html_article(
     article_id: str | None = None,
     url: str | None = None,
     policy: ExtractionPolicy | None = None,
+    from_file: bool = True,
 ) -> Article:
     """The article of an HTML page (gzipped when `name` ends in .gz), as `rag.extraction` reads it: id from the
-    file name unless given, source the site's name (else the file's), offsets into the extracted text."""
+    file name unless given, source the site's name (else the file's), offsets into the extracted text. A page
+    not `from_file` (fetched) names no source file."""
     if name.lower().endswith(".gz"):
         try:
             raw = gzip.decompress(raw)
@@ -485,7 +487,7 @@ def html_article(
         source=page.site or name,
         published_at=page.published_at,
         url=page.url,
-        source_file=name,
+        source_file=name if from_file else None,
         author=page.author,
         extracted=True,
     )

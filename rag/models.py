@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Literal
 
@@ -38,6 +38,10 @@ class Article:
     published_at: date | None = None
     url: str | None = None
     author: str | None = None
+    # How the index holds it, not what it says (outside the content hash): the stored article this one is a
+    # syndicated copy of (then it has no chunks), and the MinHash signature copies are found by. Not compared.
+    copy_of: str | None = field(default=None, compare=False)
+    signature: str | None = field(default=None, compare=False)
 
     @property
     def content_hash(self) -> str:
@@ -75,15 +79,34 @@ class IngestReport:
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
+    folded: int = 0  # near-duplicates of a stored article (another outlet's copy), kept beside it, not searched
     chunks: int = 0
     embedded_tokens: int = 0
     seconds: float = 0.0
     files: list[str] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, URL or feed entry; why it was skipped)
 
     @property
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.removed)
+
+    def merge(self, other: IngestReport) -> IngestReport:
+        """This report and `other`'s, summed (several sources of one `rag ingest`)."""
+        return IngestReport(
+            articles=self.articles + other.articles,
+            added=self.added + other.added,
+            updated=self.updated + other.updated,
+            unchanged=self.unchanged + other.unchanged,
+            removed=self.removed + other.removed,
+            folded=self.folded + other.folded,
+            chunks=self.chunks + other.chunks,
+            embedded_tokens=self.embedded_tokens + other.embedded_tokens,
+            seconds=self.seconds + other.seconds,
+            files=[*self.files, *other.files],
+            ids=[*self.ids, *other.ids],
+            skipped=[*self.skipped, *other.skipped],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +149,8 @@ class ArticleRecord:
     chunk_count: int
     text: str | None = None
     author: str | None = None
+    copy_of: str | None = None
+    signature: str | None = None
 
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -155,11 +180,13 @@ def day_number(value: date) -> int:
 @dataclass(frozen=True, slots=True)
 class Condition:
     """One restriction of `Filters` on a chunk's metadata: `field` is "source", "article_id" or
-    "published_day" (`day_number`; undated chunks have none and fail every date condition)."""
+    "published_day" (`day_number`; undated chunks have none and fail every date condition unless
+    `or_undated`)."""
 
     field: Literal["source", "article_id", "published_day"]
     op: Literal["in", "gte", "lte"]
     value: tuple[str, ...] | int
+    or_undated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +204,7 @@ class Filters:
     date_to: date | None = None
     prefer_from: date | None = None
     prefer_to: date | None = None
+    undated: bool = False  # undated passages pass date_from/date_to (a range read from the question's words)
 
     @property
     def empty(self) -> bool:
@@ -191,9 +219,9 @@ class Filters:
         if self.article_ids:
             yield Condition("article_id", "in", tuple(self.article_ids))
         if self.date_from:
-            yield Condition("published_day", "gte", day_number(self.date_from))
+            yield Condition("published_day", "gte", day_number(self.date_from), self.undated)
         if self.date_to:
-            yield Condition("published_day", "lte", day_number(self.date_to))
+            yield Condition("published_day", "lte", day_number(self.date_to), self.undated)
 
     @property
     def preferred(self) -> Filters | None:
@@ -217,6 +245,45 @@ class ScoredChunk:
 
 
 @dataclass(frozen=True, slots=True)
+class Timeframe:
+    """What a question's time phrase means, asked on `as_of`: the range it names (`start`..`end`, inclusive,
+    either end open), preferred; and for an explicit calendar phrase ("in 2022", "since June") `published_from`,
+    a hard lower bound on publication (reports of a period are published in it or later, so no upper bound is
+    ever read from a question). `phrase`: the words read ("" when the question named no time and recent news
+    is preferred)."""
+
+    start: date | None
+    end: date | None
+    phrase: str
+    as_of: date
+    published_from: date | None = None
+
+    @property
+    def hard(self) -> bool:
+        return self.published_from is not None
+
+    def filters(self, given: Filters | None) -> Filters:
+        """`given` with this timeframe where the caller set no range of that kind (the caller's range wins). The
+        hard bound lets undated articles through: they cannot be placed in time, so they are not ruled out."""
+        base = given or Filters()
+        if not (base.prefer_from or base.prefer_to):
+            base = replace(base, prefer_from=self.start, prefer_to=self.end)
+        if self.published_from is not None and not (base.date_from or base.date_to):
+            base = replace(base, date_from=self.published_from, undated=True)
+        return base
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """Where else a story ran: another outlet's copy of an article, stored beside it but not searched."""
+
+    article_id: str
+    source: str
+    url: str | None
+    published_at: date | None
+
+
+@dataclass(frozen=True, slots=True)
 class Citation:
     """What an `[n]` marker in an answer points at: a passage and the exact sentence quoted from it."""
 
@@ -233,6 +300,7 @@ class Citation:
     quote: str
     quote_start: int
     quote_end: int
+    also_published_by: tuple[Copy, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +334,8 @@ class Answer:
     warnings: list[str] = field(default_factory=list)
     # The calibrated probability that the best-ranked sentence answers the question (extractive answers).
     confidence: float | None = None
+    # The dates the question's time phrase resolved to (rag.timeframe), as retrieval used them.
+    timeframe: Timeframe | None = None
 
 
 @dataclass(frozen=True, slots=True)

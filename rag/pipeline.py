@@ -10,26 +10,33 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rag.answering import ExtractiveAnswerer, GenerativeAnswerer, stream_text
 from rag.chunking import Chunker
 from rag.conversation import standalone_question
 from rag.embedding import BGE_SMALL, MINILM, Embedder, OnnxEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder
-from rag.errors import InvalidQuestion, ProviderError
+from rag.errors import InvalidDocument, InvalidQuestion, ProviderError, RagError
+from rag.extraction import ExtractionPolicy
+from rag.feeds import FeedLog, FeedPoller, is_feed_name
+from rag.fetching import Fetcher, FetchPolicy, page_article, url_article_id
 from rag.generation import OpenAIGenerator, build_rewrite_messages
 from rag.indexing import Indexer, Progress, make_prefix
-from rag.loading import RowReader, article_from_fields, corpus_row, upload_articles
+from rag.loading import RowReader, article_from_fields, corpus_row, upload_articles, within_limit
 from rag.models import (
     Answer,
     AnswerEvent,
     Article,
     ArticleFields,
     ArticleRecord,
+    Copy,
     Filters,
     IndexSize,
     IngestReport,
+    Timeframe,
     Turn,
 )
 from rag.policies import AnswerPolicy, RerankPolicy, RetrievalPolicy
@@ -37,6 +44,9 @@ from rag.reranking import CrossEncoder, SentenceRanker
 from rag.retrieval import HybridRetriever, Retrieval
 from rag.settings import Settings
 from rag.storage import ChromaStore
+from rag.syndication import SyndicationPolicy
+from rag.timeframe import TimeframePolicy
+from rag.timeframe import resolve as resolve_timeframe
 from rag.verification import Verifier
 
 log = logging.getLogger("newsrag.pipeline")
@@ -82,6 +92,9 @@ class Pipeline:
         ranker: SentenceRanker,
         answerer: ExtractiveAnswerer,
         generative: GenerativeAnswerer | None = None,
+        fetcher: Fetcher | None = None,
+        feed_log: FeedLog | None = None,
+        extraction: ExtractionPolicy | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -91,19 +104,69 @@ class Pipeline:
         self.ranker = ranker
         self.answerer = answerer
         self.generative = generative
+        self.extraction = extraction or ExtractionPolicy()
+        self.timeframe_policy = TimeframePolicy(
+            recent_days=settings.recent_days, default_recent=settings.recent_days > 0
+        )
+        self.fetcher = fetcher or Fetcher()
+        self.feeds = FeedPoller(self.fetcher, self.ingest_articles, feed_log or FeedLog(None), self.extraction)
 
-    def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
-        report = self.indexer.ingest_paths(paths, progress=progress)
-        if report.changed:
+    def ingest(self, paths: Iterable[Path], progress: Progress | None = None, dry_run: bool = False) -> IngestReport:
+        report = self.indexer.ingest_paths(paths, progress=progress, dry_run=dry_run)
+        if report.changed and not dry_run:
             self.retriever.refresh(force=True)
         return report
 
     def ingest_articles(
-        self, articles: list[Article], sync_files: set[str] | None = None, progress: Progress | None = None
+        self,
+        articles: list[Article],
+        sync_files: set[str] | None = None,
+        progress: Progress | None = None,
+        dry_run: bool = False,
     ) -> IngestReport:
-        report = self.indexer.ingest(articles, progress=progress, sync_files=sync_files)
-        if report.changed:
+        report = self.indexer.ingest(articles, progress=progress, sync_files=sync_files, dry_run=dry_run)
+        if report.changed and not dry_run:
             self.retriever.refresh(force=True)
+        return report
+
+    def ingest_url(self, url: str, article_id: str | None = None, dry_run: bool = False) -> IngestReport:
+        """Fetch a URL: a page becomes one article (id from the URL unless given), a feed is polled (its new
+        entries become articles). FetchRefused / FetchFailed / InvalidDocument say why nothing was stored."""
+        fetched = self.fetcher.get(url)
+        if fetched.kind == "feed":
+            if article_id is not None:
+                raise InvalidDocument(f"{url}: a feed, not an article page; an id names one article")
+            poll = self.feeds.take(url, fetched, dry_run=dry_run)
+            return poll.as_ingest_report()
+        article = page_article(fetched, article_id or url_article_id(url), self.extraction)
+        within_limit(article.id, article.text, self.settings.max_article_chars, "page")
+        return self.ingest_articles([article], dry_run=dry_run)
+
+    def ingest_sources(
+        self, sources: Sequence[str], dry_run: bool = False, progress: Progress | None = None
+    ) -> IngestReport:
+        """`rag ingest`: files and folders, feed files (.xml, .rss, .atom) and http(s) URLs of pages or feeds. A
+        URL or feed that cannot be had is skipped with its reason; the others go on."""
+        report = IngestReport()
+        paths: list[Path] = []
+        for source in sources:
+            if source.startswith(("http://", "https://")):
+                try:
+                    report = report.merge(self.ingest_url(source, dry_run=dry_run))
+                except RagError as exc:
+                    report.skipped.append((source, str(exc)))
+            elif is_feed_name(source):
+                path = Path(source)
+                try:
+                    raw = path.read_bytes()
+                except OSError as exc:
+                    raise InvalidDocument(f"cannot read {path}: {exc.strerror}") from exc
+                poll = self.feeds.read_file(raw, path.name, dry_run=dry_run, progress=progress)
+                report = report.merge(poll.as_ingest_report())
+            else:
+                paths.append(Path(source))
+        if paths or not sources:
+            report = report.merge(self.ingest(paths or [self.settings.seeds_dir], progress, dry_run=dry_run))
         return report
 
     def add(self, items: Sequence[ArticleFields], max_chars: int) -> IngestReport:
@@ -141,15 +204,27 @@ class Pipeline:
         rewritten = " ".join(rewritten.split()) or standalone_question(question, history)
         return rewritten if len(rewritten) <= self.settings.max_question_chars else question
 
-    def ask(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Answer:
-        """Answer one question from the index; raises InvalidQuestion for unusable input."""
-        for event in self.stream(question, top_k, filters):
+    def today(self) -> date:
+        """Today in the service's time zone (RAG_TIMEZONE): the default `as_of` of a question."""
+        return datetime.now(ZoneInfo(self.settings.timezone)).date()
+
+    def ask(
+        self, question: str, top_k: int | None = None, filters: Filters | None = None, as_of: date | None = None
+    ) -> Answer:
+        """Answer one question from the index, asked on `as_of` (default: today); raises InvalidQuestion for
+        unusable input."""
+        for event in self.stream(question, top_k, filters, as_of):
             if isinstance(event, Answer):
                 return event
         raise AssertionError("an answer stream always ends with its Answer")  # pragma: no cover
 
-    def stream(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Iterator[AnswerEvent]:
+    def stream(
+        self, question: str, top_k: int | None = None, filters: Filters | None = None, as_of: date | None = None
+    ) -> Iterator[AnswerEvent]:
         """Pieces of the answer's text as they are produced, then the Answer (which is authoritative).
+
+        The question's time phrase ("this week", "in 2022"; none: recent news) is resolved on `as_of` (default:
+        today) into a preferred range or a filter (rag.timeframe), where `filters` set none of that kind.
 
         Validation and retrieval run now, before the first piece, so their errors (InvalidQuestion,
         StoreUnavailable) reach the caller before any streaming starts.
@@ -163,10 +238,15 @@ class Pipeline:
         if not 1 <= k <= self.settings.max_top_k:
             raise InvalidQuestion(f"top_k: must be between 1 and {self.settings.max_top_k}")
         started = time.perf_counter()
+        frame = resolve_timeframe(question, as_of or self.today(), self.timeframe_policy)
+        if frame is not None:
+            filters = frame.filters(filters)
         retrieval = self.retriever.retrieve(question, max(k, self.ranker.policy.passages), filters)
-        return self._answer(question, k, retrieval, started)
+        return self._answer(question, k, retrieval, started, frame)
 
-    def _answer(self, question: str, k: int, retrieval: Retrieval, started: float) -> Iterator[AnswerEvent]:
+    def _answer(
+        self, question: str, k: int, retrieval: Retrieval, started: float, frame: Timeframe | None = None
+    ) -> Iterator[AnswerEvent]:
         t_rank = time.perf_counter()
         parsed = retrieval.question
         ranking = self.ranker.rank(parsed, retrieval.question_vector, retrieval.hits, retrieval.snapshot)
@@ -181,7 +261,11 @@ class Pipeline:
                 yield event
                 continue
             done = time.perf_counter()
+            copies = retrieval.snapshot.copies
+            if copies:
+                event.citations = [replace(c, also_published_by=copies.get(c.article_id, ())) for c in event.citations]
             event.retrieved = hits[:k]
+            event.timeframe = frame
             event.timings_ms = {
                 **{key: round(value, 3) for key, value in retrieval.timings_ms.items()},
                 "rerank": round((t_answer - t_rank) * 1000, 3),
@@ -210,6 +294,11 @@ class Pipeline:
 
     def documents(self) -> list[ArticleRecord]:
         return sorted(self.store.article_records().values(), key=lambda r: r.id)
+
+    def copies(self, article_id: str) -> tuple[Copy, ...]:
+        """Other outlets' copies of a stored article, as the in-memory index knows them."""
+        snapshot = self.retriever.snapshot
+        return snapshot.copies.get(article_id, ()) if snapshot is not None else ()
 
     def document(self, article_id: str) -> ArticleRecord:
         return self.store.get_article(article_id)
@@ -258,10 +347,20 @@ def build_pipeline(settings: Settings) -> Pipeline:
         overlap_sentences=settings.chunk_overlap_sentences,
         prefix=prefix,
     )
-    indexer = Indexer(store, embedder, chunker, prefix)
+    syndication = SyndicationPolicy(threshold=settings.fold_threshold, enabled=settings.fold_copies)
+    indexer = Indexer(store, embedder, chunker, prefix, syndication=syndication)
     tuned = policies(settings)
     retriever = HybridRetriever(store, embedder, tuned.retrieval, refresh_seconds=settings.refresh_seconds)
     answerer = ExtractiveAnswerer(tuned.answer)
+    fetcher = Fetcher(
+        FetchPolicy(
+            timeout_seconds=settings.fetch_timeout_seconds,
+            max_bytes=settings.fetch_max_bytes,
+            allow_private=settings.fetch_allow_private,
+            allow_networks=settings.fetch_networks,
+            user_agent=settings.fetch_user_agent,
+        )
+    )
     return Pipeline(
         settings,
         store,
@@ -271,6 +370,9 @@ def build_pipeline(settings: Settings) -> Pipeline:
         build_ranker(settings, tuned.rerank),
         answerer,
         build_generative(settings, embedder, answerer),
+        fetcher=fetcher,
+        feed_log=FeedLog(settings.data_dir / "feeds.json"),
+        extraction=ExtractionPolicy(min_words=settings.extract_min_words),
     )
 
 

@@ -112,7 +112,8 @@ class HybridRetriever:
                 lists.append((snapshot.search(vector, policy.candidates, mask), policy.dense_weight))
             else:
                 dense = self._store.query(vector, policy.candidates, scope)
-                lists.append(([snapshot.by_id[i] for i, _ in dense if i in snapshot.by_id], policy.dense_weight))
+                rows = [snapshot.by_id[i] for i, _ in dense if i in snapshot.by_id]
+                lists.append(([r for r in rows if mask is None or mask[r]], policy.dense_weight))
         t3 = time.perf_counter()
         scores = snapshot.lexical.scores(question.terms)
         for _, mask in scopes:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.extraction import ExtractionPolicy
+from rag.fetching import USER_AGENT
 from rag.policies import AnswerPolicy, RerankPolicy, RetrievalPolicy
+from rag.syndication import SyndicationPolicy
+from rag.timeframe import TimeframePolicy
 
 # Tuned numbers live in the policies; a setting that overrides one defaults to it.
 _RETRIEVAL, _RERANK, _ANSWER = RetrievalPolicy(), RerankPolicy(), AnswerPolicy()
+_EXTRACTION, _SYNDICATION, _TIMEFRAME = ExtractionPolicy(), SyndicationPolicy(), TimeframePolicy()
 
 MIN_KEY_CHARS = 16
 # The most passages any configuration may return; RAG_MAX_TOP_K (default 50) is the limit a service enforces.
@@ -99,6 +106,13 @@ class Settings(BaseSettings):
     refuse_below: float | None = Field(
         None, ge=0, le=1, description="Refuse when the best sentence's calibrated probability is below this."
     )
+    timezone: str = Field("UTC", description="The service's time zone: 'today', the default as_of of a question.")
+    recent_days: int = Field(
+        _TIMEFRAME.recent_days,
+        ge=0,
+        le=3650,
+        description="A question naming no time prefers news of this many days before as_of (0: no preference).",
+    )
     max_question_chars: int = Field(1000, ge=10, le=1000)
 
     # LLM answers (off by default: the extractive answerer needs no network and no key)
@@ -118,6 +132,28 @@ class Settings(BaseSettings):
     chat_model_aliases: str = Field(
         "", max_length=2000, description="Comma-separated model names also answered as 'newsrag' (else a 404)."
     )
+
+    # News in: pages, URLs and feeds
+    extract_min_words: int = Field(
+        _EXTRACTION.min_words, ge=1, le=10_000, description="Fewer words of body than this: the page holds no article."
+    )
+    fold_copies: bool = Field(
+        _SYNDICATION.enabled, description="Store another outlet's near-duplicate of an article as its copy."
+    )
+    fold_threshold: float = Field(
+        _SYNDICATION.threshold, gt=0, le=1, description="Estimated shingle Jaccard at which two bodies are one story."
+    )
+    fetch_allow_private: bool = Field(
+        False, description="Fetch from private, loopback and link-local addresses (an intranet, tests)."
+    )
+    fetch_allow_networks: str = Field(
+        "", max_length=2000, description="Comma-separated private networks that may be fetched (10.1.0.0/16)."
+    )
+    fetch_timeout_seconds: float = Field(15.0, gt=0, le=600, description="The whole of one fetch, redirects included.")
+    fetch_max_bytes: int = Field(5 << 20, ge=1024, le=1 << 30, description="Largest page or feed fetched.")
+    fetch_user_agent: str = Field(USER_AGENT, min_length=1, max_length=300)
+    feeds: str = Field("", max_length=20_000, description="Comma-separated feed URLs that rag serve keeps polling.")
+    feed_every_seconds: float = Field(900.0, ge=1, le=7 * 86400, description="How often each feed is polled.")
 
     # HTTP
     host: str = "127.0.0.1"
@@ -151,6 +187,18 @@ class Settings(BaseSettings):
             raise ValueError("RAG_LLM=openai needs OPENAI_API_KEY, or RAG_LLM_BASE_URL for a local server")
         if self.llm_base_url and not self.llm_base_url.startswith(("http://", "https://")):
             raise ValueError("RAG_LLM_BASE_URL must be an http:// or https:// URL")
+        for net in self.fetch_networks:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"RAG_FETCH_ALLOW_NETWORKS: {net!r} is not a network like 10.1.0.0/16") from None
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"RAG_TIMEZONE: {self.timezone!r} is not a time zone like Europe/Amsterdam") from None
+        bad_feeds = [url for url in self.feed_urls if not url.startswith(("http://", "https://"))]
+        if bad_feeds:
+            raise ValueError(f"RAG_FEEDS: {bad_feeds[0]!r} is not an http:// or https:// URL")
         if any(len(key) < MIN_KEY_CHARS for key in self.keys):
             # Wrong keys are not rate-limited (a lockout by address would lock out everyone behind a shared
             # one): what keeps a key from being guessed is its length.
@@ -164,6 +212,14 @@ class Settings(BaseSettings):
     def model_names(self) -> tuple[str, ...]:
         """The names the chat API answers to: 'newsrag' and its aliases."""
         return ("newsrag", *(name.strip() for name in self.chat_model_aliases.split(",") if name.strip()))
+
+    @property
+    def feed_urls(self) -> tuple[str, ...]:
+        return tuple(url.strip() for url in self.feeds.split(",") if url.strip())
+
+    @property
+    def fetch_networks(self) -> tuple[str, ...]:
+        return tuple(net.strip() for net in self.fetch_allow_networks.split(",") if net.strip())
 
     @property
     def keys(self) -> tuple[str, ...]:

@@ -16,8 +16,9 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from rag.lexical import LexicalIndex, passage_terms
-from rag.models import Filters, day_number
+from rag.models import Copy, Filters, day_number
 from rag.storage import ChromaStore, StoredChunk
+from rag.syndication import copies_by_original
 from rag.text import terms
 
 K = TypeVar("K")
@@ -134,6 +135,7 @@ class Snapshot:
     article_ids: np.ndarray
     days: np.ndarray
     cached_chunks: int = 4096
+    copies: dict[str, tuple[Copy, ...]] = field(default_factory=dict)  # kept article id -> other outlets' copies
     _sentence_vectors: BoundedCache[int, np.ndarray] = field(init=False, repr=False)
     _sentence_terms: BoundedCache[int, list[frozenset[str]]] = field(init=False, repr=False)
 
@@ -167,6 +169,7 @@ class Snapshot:
         tokenised: list[tuple[str, ...]] | None = None,
         cached_chunks: int = 4096,
         cached_articles: int = 512,
+        copies: dict[str, tuple[Copy, ...]] | None = None,
     ) -> Snapshot:
         """A snapshot of `chunks` (in article order) and their passage vectors (rows in the same order);
         `tokenised` (their terms, same order) saves re-tokenising."""
@@ -191,6 +194,7 @@ class Snapshot:
             article_ids=np.asarray([s.chunk.article_id for s in chunks], dtype=object),
             days=np.asarray([day_number(s.chunk.published_at) if s.chunk.published_at else 0 for s in chunks]),
             cached_chunks=cached_chunks,
+            copies=copies or {},
         )
 
     @classmethod
@@ -207,7 +211,7 @@ class Snapshot:
         records = store.article_records()
         if previous is None:
             chunks, vectors = store.visible_chunks_and_vectors(records)
-            return cls.build(token, chunks, vectors, None, cached_chunks, cached_articles)
+            return cls.build(token, chunks, vectors, None, cached_chunks, cached_articles, copies_by_original(records))
         known = {s.chunk.article_id: s.chunk.article_hash for s in previous.chunks}
         changed = [aid for aid, r in records.items() if known.get(aid) != r.content_hash]
         kept = [
@@ -224,7 +228,15 @@ class Snapshot:
             vectors = np.concatenate([vectors, fresh_vectors])
         order = sorted(range(len(chunks)), key=lambda i: (chunks[i].chunk.article_id, chunks[i].chunk.index))
         ordered = [tokenised[i] for i in order]
-        return cls.build(token, [chunks[i] for i in order], vectors[order], ordered, cached_chunks, cached_articles)
+        return cls.build(
+            token,
+            [chunks[i] for i in order],
+            vectors[order],
+            ordered,
+            cached_chunks,
+            cached_articles,
+            copies_by_original(records),
+        )
 
     def search(self, vector: np.ndarray, k: int, mask: np.ndarray | None = None) -> list[int]:
         """Exact nearest chunks (among those `mask` keeps), best first."""
@@ -250,8 +262,7 @@ class Snapshot:
             column = columns[c.field]
             if isinstance(c.value, tuple):
                 keep &= np.isin(column, list(c.value))
-            elif c.op == "gte":
-                keep &= (column > 0) & (column >= c.value)  # undated chunks (day 0) fail every date condition
-            else:
-                keep &= (column > 0) & (column <= c.value)
+            else:  # undated chunks (day 0) fail every date condition, unless it lets them through
+                within = (column >= c.value) if c.op == "gte" else (column <= c.value)
+                keep &= ((column > 0) & within) | (c.or_undated & (column == 0))
         return keep

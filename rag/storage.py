@@ -168,6 +168,8 @@ def _article_metadata(article: Article, chunk_count: int) -> dict[str, Any]:
     meta["published_at"] = article.published_at.isoformat() if article.published_at else None
     meta["url"] = article.url or None
     meta["author"] = article.author or None
+    meta["copy_of"] = article.copy_of or None
+    meta["signature"] = article.signature or None
     return meta
 
 
@@ -186,6 +188,8 @@ def article_from_row(article_id: str, meta: dict[str, Any], text: str) -> Articl
         published_at=_date_or_none(meta.get("published_at")),
         url=meta.get("url"),
         author=meta.get("author"),
+        copy_of=meta.get("copy_of"),
+        signature=meta.get("signature"),
     )
 
 
@@ -201,17 +205,24 @@ def _record_from_row(article_id: str, meta: dict[str, Any], text: str | None = N
         chunk_count=int(meta.get("chunk_count", 0)),
         text=text,
         author=meta.get("author"),
+        copy_of=meta.get("copy_of"),
+        signature=meta.get("signature"),
     )
 
 
 def where_clause(filters: Filters | None) -> dict[str, Any] | None:
-    """The Chroma `where` for retrieval filters (None when unfiltered), written from `Filters.conditions`."""
+    """The Chroma `where` for retrieval filters (None when unfiltered), written from `Filters.conditions`. A
+    condition that lets undated chunks through is left out (Chroma cannot match a missing key): the caller
+    applies the snapshot's mask to what comes back."""
     if filters is None or filters.empty:
         return None
     terms: list[dict[str, Any]] = [
         {c.field: {"$in": list(c.value)} if isinstance(c.value, tuple) else {f"${c.op}": c.value}}
         for c in filters.conditions()
+        if not c.or_undated
     ]
+    if not terms:
+        return None
     return terms[0] if len(terms) == 1 else {"$and": terms}
 
 
@@ -366,6 +377,13 @@ class ChromaStore:
             article_col.delete(ids=[article_id])
             chunk_col.delete(where={"article_id": article_id})
 
+    def set_copy_of(self, article_ids: Sequence[str], original: str) -> None:
+        """Record `article_ids` as copies of `original` (their records only; copies have no chunks)."""
+        if not article_ids:
+            return
+        with self._using() as (_, article_col, _):
+            article_col.update(ids=list(article_ids), metadatas=[{"copy_of": original} for _ in article_ids])
+
     def touch(self) -> str:
         """Record that the index changed, so every replica reloads its lexical index."""
         token = uuid.uuid4().hex
@@ -410,6 +428,14 @@ class ChromaStore:
                 for article_id, meta in zip(ids, metas, strict=True):
                     out[article_id] = _record_from_row(article_id, meta)
         return out
+
+    def read_article(self, article_id: str) -> Article:
+        """The article as it was written (to write it again: a promoted copy)."""
+        with self._using() as (_, article_col, _):
+            got = article_col.get(ids=[article_id], include=["metadatas", "documents"])
+        if not got["ids"]:
+            raise DocumentNotFound(f"no article with id {article_id!r}")
+        return article_from_row(article_id, got["metadatas"][0], got["documents"][0])
 
     def get_article(self, article_id: str) -> ArticleRecord:
         with self._using() as (_, article_col, _):

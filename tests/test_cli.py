@@ -99,3 +99,39 @@ def test_the_readme_states_the_defaults_the_settings_have() -> None:
             assert shown == str(expected), name
         checked += 1
     assert checked >= 20
+
+
+def test_ingest_takes_pages_feeds_and_urls_with_a_dry_run_and_a_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import date
+
+    from tests.news_server import NewsSite
+    from tests.pages import article_page, section_front
+
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RAG_FETCH_ALLOW_NETWORKS", "127.0.0.0/8")
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "port.html").write_text(article_page(), encoding="utf-8")
+    (pages / "front.html").write_text(section_front(), encoding="utf-8")
+    site = NewsSite().start()
+    try:
+        site.add_story("hamburg", "Hamburg ships more freight by rail", date(2024, 10, 30))
+        feed = tmp_path / "harbour.rss"
+        feed.write_text(site.feed(), encoding="utf-8")
+        sources = [str(pages), str(feed), site.url("/news/hamburg.html"), site.url("/gone.html")]
+        assert main(["ingest", "--dry-run", *sources]) == 0
+        out = capsys.readouterr().out
+        assert "dry run: nothing was stored" in out and "would be added" in out, out
+        assert main(["ingest", *sources]) == 0
+        out = capsys.readouterr().out
+        # The feed's entry and the URL are one page: one article (the second time unchanged).
+        assert "2 added" in out and "1 unchanged" in out and "2 skipped" in out, out
+        assert f"skipped {pages / 'front.html'}: no article found" in out
+        assert f"skipped {site.url('/gone.html')}: the server answered 404" in out
+        assert main(["watch", site.url("/feed.xml"), "--every", "1s", "--polls", "2"]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out[0].startswith(site.url("/feed.xml") + ": 1 entries") and "not modified" in out[1], out
+    finally:
+        site.stop()

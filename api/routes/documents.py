@@ -22,6 +22,7 @@ from api.schemas import (
     IngestResult,
     JsonlArticleIn,
     Problem,
+    UrlIn,
 )
 from rag.errors import InvalidDocument
 from rag.models import ArticleFields
@@ -50,7 +51,7 @@ def list_documents(pipeline: ReadyPipelineDep) -> DocumentList:
 )
 def get_document(article_id: ArticleId, pipeline: ReadyPipelineDep) -> DocumentDetail:
     """One article with its full text (citation offsets index into `text`)."""
-    return DocumentDetail.of_record(pipeline.document(article_id))
+    return DocumentDetail.of_record(pipeline.document(article_id), pipeline.copies(article_id))
 
 
 @router.post("/documents", response_model=IngestResult, responses=_WRITE_ERRORS, dependencies=[WriteAccess])  # type: ignore[arg-type]
@@ -87,6 +88,19 @@ async def upload_documents(
     max_chars = request.app.state.settings.max_article_chars
     report = await run_in_threadpool(pipeline.upload, raw, name, max_chars, _schema_row)
     return IngestResult.of(report)
+
+
+@router.post(
+    "/documents/url",
+    response_model=IngestResult,
+    responses={**_WRITE_ERRORS, 502: {"model": Problem}},  # type: ignore[dict-item]
+    dependencies=[WriteAccess],
+)
+def add_url(body: UrlIn, pipeline: ReadyPipelineDep) -> IngestResult:
+    """Fetch a URL and store what it holds: an article page becomes one article (its id made from the URL
+    unless given); an RSS or Atom feed has its new entries stored. Private, loopback and link-local addresses
+    are refused unless RAG_FETCH_ALLOW_PRIVATE=true; a page that cannot be fetched is a 502 that says why."""
+    return IngestResult.of(pipeline.ingest_url(body.url, body.id))
 
 
 def _schema_row(lineno: int, row: dict[str, object]) -> ArticleFields:

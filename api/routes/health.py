@@ -6,15 +6,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.metrics import CONTENT_TYPE
-from api.schemas import Health, IngestProgress
+from api.schemas import FeedHealth, Health, IngestProgress
 from rag.errors import RagError
 
 router = APIRouter(tags=["health"])
 
 
 def _dump(body: Health) -> dict[str, object]:
-    """The body; `progress` only while there is one (a ready or unavailable body is as it always was)."""
-    return body.model_dump(exclude={"progress"} if body.progress is None else None)
+    """The body; `progress` and `feeds` only where there are some (a body without is as it always was)."""
+    empty = {name for name in ("progress", "feeds") if getattr(body, name) is None}
+    return body.model_dump(mode="json", exclude=empty or None)
+
+
+def _feeds(request: Request) -> list[FeedHealth]:
+    """The configured feeds' states (a feed not polled yet shows no poll)."""
+    settings, pipeline = request.app.state.settings, request.app.state.pipeline
+    return [FeedHealth.of(pipeline.feeds.log.get(url)) for url in settings.feed_urls]
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
@@ -34,13 +41,15 @@ def health(request: Request) -> JSONResponse:
         size = state.pipeline.health()
     except RagError as exc:
         return JSONResponse(_dump(Health(status="unavailable", detail=str(exc))), status_code=503)
-    body = Health(status="ready", articles=size.articles, chunks=size.chunks)
+    feeds = _feeds(request)
+    body = Health(status="ready", articles=size.articles, chunks=size.chunks, feeds=feeds or None)
     return JSONResponse(_dump(body), status_code=200)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
 def metrics(request: Request) -> Response:
-    """Prometheus metrics: request counts and latency histograms by route, index size."""
+    """Prometheus metrics: request counts and latency histograms by route, index size, each feed's polls."""
     size = request.app.state.pipeline.index_size()
     articles, chunks = (size.articles, size.chunks) if size else (None, None)
-    return Response(request.app.state.metrics.render(articles, chunks), media_type=CONTENT_TYPE)
+    feeds = [request.app.state.pipeline.feeds.log.get(url) for url in request.app.state.settings.feed_urls]
+    return Response(request.app.state.metrics.render(articles, chunks, feeds), media_type=CONTENT_TYPE)

@@ -34,7 +34,7 @@ from api.chat_schemas import (
 )
 from api.chat_tasks import answer_task
 from api.deps import ReadAccess, ReadyPipelineDep
-from api.schemas import CitationOut, Problem
+from api.schemas import CitationOut, Problem, ResolvedDates
 from rag.models import Answer, AnswerEvent, Citation
 from rag.settings import Settings
 
@@ -66,7 +66,8 @@ def _quoted(quote: str) -> str:
 
 def sources_markdown(answer: Answer) -> str:
     """The sources list appended to the assistant message: each cited article once (its title, linked when it
-    has a URL, with its source and date), then the sentences quoted from it with their [n]."""
+    has a URL, with its source and date), then the sentences quoted from it with their [n], then the other
+    outlets that ran the same story."""
     if not answer.citations:
         return ""
     articles: dict[str, list[Citation]] = {}
@@ -79,6 +80,9 @@ def sources_markdown(answer: Answer) -> str:
         title = f"[{first.title}]({first.url})" if first.url else f"**{first.title}**"
         lines.append(f"- {title} ({where})" if where else f"- {title}")
         lines.extend(f"  - [{c.n}] {_quoted(c.quote)}" for c in cited)
+        if first.also_published_by:
+            outlets = ", ".join(f"[{x.source}]({x.url})" if x.url else x.source for x in first.also_published_by)
+            lines.append(f"  - also published by {outlets}")
     return "\n\n**Sources**\n\n" + "\n".join(lines)
 
 
@@ -173,6 +177,7 @@ def _chunks(
             yield _chunk(
                 completion_id, created, model, {"annotations": notes}, finish_reason="stop", citations=citations,
                 rewritten_question=event.question, answerable=event.answerable, mode=event.mode,
+                resolved_dates=ResolvedDates.of(event.timeframe).model_dump(mode="json") if event.timeframe else None,
             )  # fmt: skip
             if body.stream_options and body.stream_options.include_usage:
                 usage = _usage(pipeline, body, "".join(streamed) + tail).model_dump()
@@ -233,7 +238,7 @@ def chat_completions(
     if (task := body.task) is not None:
         return _task_reply(body, task, completion_id, created)
     question = pipeline.standalone(body.question, body.history(settings.chat_history_turns))
-    events = pipeline.stream(question)
+    events = pipeline.stream(question, as_of=body.as_of)
     base_url = str(request.base_url)
     if body.stream:
         return StreamingResponse(
@@ -255,6 +260,7 @@ def chat_completions(
         choices=[Choice(message=message)],
         usage=_usage(pipeline, body, content),
         rewritten_question=answer.question,
+        resolved_dates=ResolvedDates.of(answer.timeframe) if answer.timeframe else None,
         answerable=answer.answerable,
         mode=answer.mode,
     )

@@ -31,7 +31,8 @@ _ERRORS = {
 def query(body: QueryRequest, pipeline: ReadyPipelineDep) -> QueryResponse:
     """Answer a question from the indexed articles; every sentence of the answer carries an [n] citation."""
     question = pipeline.standalone(body.question, [t.to_domain() for t in body.history])
-    answer = pipeline.ask(question, top_k=body.top_k, filters=body.filters.to_domain() if body.filters else None)
+    filters = body.filters.to_domain() if body.filters else None
+    answer = pipeline.ask(question, top_k=body.top_k, filters=filters, as_of=body.as_of)
     return QueryResponse.of(answer, body.include_retrieved, asked=body.question if body.history else None)
 
 
@@ -69,7 +70,8 @@ def query_stream(body: QueryRequest, pipeline: ReadyPipelineDep) -> StreamingRes
     input still gets a 422 problem before the stream starts; a failure after it started is an `error` event.
     """
     question = pipeline.standalone(body.question, [t.to_domain() for t in body.history])
-    events = pipeline.stream(question, top_k=body.top_k, filters=body.filters.to_domain() if body.filters else None)
+    filters = body.filters.to_domain() if body.filters else None
+    events = pipeline.stream(question, top_k=body.top_k, filters=filters, as_of=body.as_of)
     return StreamingResponse(
         _events(events, body.include_retrieved, body.question if body.history else None),
         media_type="text/event-stream",

@@ -44,7 +44,9 @@ function showCitation(citation, button) {
 // A source name and date, where the article has them: a file name ("000_26e4.txt") names no source.
 function citationMeta(citation) {
   const named = citation.source && !/\.(txt|jsonl|html?)$/i.test(citation.source) ? citation.source : "";
-  return [named, citation.published_at].filter(Boolean).join(" · ");
+  const copies = (citation.also_published_by || []).map((c) => c.source).filter(Boolean);
+  const also = copies.length ? `also published by ${copies.join(", ")}` : "";
+  return [named, citation.published_at, also].filter(Boolean).join(" · ");
 }
 
 function renderAnswer(target, response) {

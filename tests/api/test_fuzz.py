@@ -32,9 +32,14 @@ def fuzz_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+# POST /documents/url fetches whatever URL it is given: fuzzed, it would resolve and fetch hosts on the internet.
+# tests/api/test_news_in.py drives it against a news site on loopback instead, bad bodies included.
+NOT_FUZZED = {"POST /documents/url"}
+
+
 def operations(url: str) -> list:  # type: ignore[type-arg]
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
-    return [result.ok() for result in schema.get_all_operations()]
+    return [op for op in (result.ok() for result in schema.get_all_operations()) if op.label not in NOT_FUZZED]
 
 
 def test_every_operation_is_fuzzed(fuzz_url: str) -> None:

@@ -355,3 +355,13 @@ def test_a_housekeeping_prompt_this_service_does_not_run_is_refused_with_a_way_o
         "/v1/chat/completions", json={"model": "newsrag", "messages": [{"role": "user", "content": prompt}]}
     )
     assert response.status_code == 400 and "task model" in response.json()["error"]["message"]
+
+
+def test_a_chat_takes_as_of_in_the_request_body(openai_client: openai.OpenAI) -> None:
+    completion = openai_client.chat.completions.create(
+        model="newsrag",
+        messages=[{"role": "user", "content": "What did Xi and Putin agree yesterday?"}],
+        extra_body={"as_of": "2023-03-22"},
+    )
+    resolved = (completion.model_extra or {})["resolved_dates"]
+    assert (resolved["phrase"], resolved["date_from"], resolved["as_of"]) == ("yesterday", "2023-03-21", "2023-03-22")

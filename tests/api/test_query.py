@@ -151,3 +151,23 @@ def test_top_k_is_limited_by_rag_max_top_k_not_by_the_schema(settings: Settings,
         assert wide_client.post("/query", json={"question": "What did Putin say?", "top_k": 55}).status_code == 200
         refused = wide_client.post("/query", json={"question": "What did Putin say?", "top_k": 61})
         assert refused.status_code == 422 and "top_k" in refused.json()["detail"]
+
+
+def test_as_of_resolves_the_questions_time_phrase(client: TestClient) -> None:
+    body = {"question": "What did Putin say about China's plan this week?", "as_of": "2023-03-22"}
+    resolved = client.post("/query", json=body).json()["resolved_dates"]
+    assert resolved == {
+        "as_of": "2023-03-22",
+        "phrase": "this week",
+        "date_from": "2023-03-15",
+        "date_to": "2023-03-23",
+        "published_from": None,
+    }
+    body = {"question": "What volume of gas did Russia and China agree on in 2019?", "as_of": "2023-03-22"}
+    hard = client.post("/query", json=body).json()
+    assert hard["resolved_dates"]["published_from"] == "2019-01-01"
+    assert hard["answerable"] is True  # the seeds are undated: a bound read from the question lets them through
+    today = client.post("/query", json={"question": PUTIN}).json()["resolved_dates"]
+    assert today["phrase"] == "" and today["as_of"] >= "2026-01-01"  # today, in the service's time zone
+    bad = client.post("/query", json={"question": PUTIN, "as_of": "2023-02-30"})
+    assert bad.status_code == 422 and "as_of" in bad.json()["detail"]

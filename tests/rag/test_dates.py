@@ -93,3 +93,36 @@ def test_the_preferred_range_is_searched_on_its_own_so_its_articles_are_found(
     assert ranked(narrow, None) == ["budget-jan"]
     found = ranked(narrow, Filters(prefer_from=date(2022, 3, 1), prefer_to=date(2022, 3, 8)))
     assert set(found) == {"budget-mar", "budget-jan"}
+
+
+def first_passage(pipeline: Pipeline, question: str, as_of: date) -> tuple[str, object]:
+    """The article of the best-ranked passage, and the timeframe the question resolved to."""
+    answer = pipeline.ask(question, as_of=as_of)
+    return answer.retrieved[0].chunk.article_id, answer.timeframe
+
+
+def test_a_relative_phrase_is_read_on_the_day_the_question_is_asked(dated: Pipeline) -> None:
+    question = "What did the city council approve for the harbour this week?"
+    first, frame = first_passage(dated, question, date(2022, 3, 5))
+    assert first == "budget-mar"
+    assert frame is not None and (frame.phrase, frame.hard) == ("this week", False)
+    assert (frame.start, frame.end) == (date(2022, 2, 26), date(2022, 3, 6))
+    assert first_passage(dated, question, date(2022, 1, 12))[0] == "budget-jan"  # the same words, asked in January
+
+
+def test_an_explicit_year_rules_out_what_was_published_before_it_and_the_callers_range_wins(dated: Pipeline) -> None:
+    answer = dated.ask("What did the city council approve in 2023?", as_of=date(2024, 6, 1))
+    assert answer.timeframe is not None and answer.timeframe.published_from == date(2023, 1, 1)
+    assert not answer.answerable and not answer.citations  # nothing was published in 2023 or later
+    looking_back = dated.ask("What did the city council approve in 2021?", as_of=date(2022, 6, 1))
+    assert looking_back.answerable  # reported in 2022: kept (no upper bound is read from a question)
+    given = Filters(date_from=date(2022, 1, 1), date_to=date(2022, 1, 31))
+    kept = dated.ask("What did the city council approve in 2023?", filters=given, as_of=date(2024, 6, 1))
+    assert {c.article_id for c in kept.citations} == {"budget-jan"}
+
+
+def test_a_question_naming_no_time_prefers_recent_news_softly(dated: Pipeline) -> None:
+    first, frame = first_passage(dated, QUESTION, date(2022, 3, 6))
+    assert first == "budget-mar"
+    assert frame is not None and frame.phrase == "" and not frame.hard
+    assert first_passage(dated, QUESTION, date(2030, 1, 1))[0] == "budget-jan"  # nothing recent: the best wording wins
