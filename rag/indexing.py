@@ -18,7 +18,7 @@ from rag.chunking import Chunker
 from rag.embedding import Embedder
 from rag.errors import DocumentNotFound, InvalidDocument
 from rag.loading import corpus_files, is_html_name, load_file
-from rag.models import Article, Chunk, IngestReport
+from rag.models import Article, ArticleRecord, Chunk, IngestReport
 from rag.storage import ArticleWrite, ChromaStore
 from rag.syndication import CopyFinder, SyndicationPolicy, body_text, copies_by_original, signature
 
@@ -56,6 +56,8 @@ class Indexer:
         syndication: SyndicationPolicy | None = None,
     ) -> None:
         self._syndication = syndication or SyndicationPolicy()
+        self._finder: CopyFinder | None = None  # stored articles copies are found among (see _copy_finder)
+        self._finder_token: str | None = None
         self._store = store
         self._embedder = embedder
         self.chunker = chunker
@@ -113,56 +115,81 @@ class Indexer:
         started = time.perf_counter()
         report = IngestReport(articles=len(articles), ids=[a.id for a in articles])
         stored = self._store.article_records()
-        finder = CopyFinder.of(stored, self._syndication)
         originals = {r.copy_of for r in stored.values() if r.copy_of}
         pending: list[Article] = []
         copies: list[Article] = []
         seen: set[str] = set()
-        for article in articles:
-            if article.id in seen:
-                continue  # the same id twice in one batch: the first wins
-            seen.add(article.id)
-            record = stored.get(article.id)
-            if record is not None and record.content_hash == article.content_hash:
-                report.unchanged += 1
-                continue
-            sign = signature(body_text(article), self._syndication)
-            # An article others are copies of stays their original, whatever it becomes.
-            original = None if article.id in originals else finder.original_of(article.id, sign, article.source)
-            article = replace(article, copy_of=original, signature=sign)
-            if original is not None:
-                finder.remove(article.id)
-                copies.append(article)
-                report.folded += 1
-                continue
-            if sign is not None:
-                finder.add(article.id, sign, article.source)
-            pending.append(article)
-            if record is None:
-                report.added += 1
-            else:
-                report.updated += 1
+        try:
+            with self._lock:  # the copy finder is shared: decide, and update it, one ingest at a time
+                finder = CopyFinder.of(stored, self._syndication) if dry_run else self._copy_finder(stored)
+                for article in articles:
+                    if article.id in seen:
+                        continue  # the same id twice in one batch: the first wins
+                    seen.add(article.id)
+                    record = stored.get(article.id)
+                    if record is not None and record.content_hash == article.content_hash:
+                        report.unchanged += 1
+                        continue
+                    sign = signature(body_text(article), self._syndication)
+                    # An article others are copies of stays their original, whatever it becomes.
+                    original = None if article.id in originals else finder.original_of(article.id, sign, article.source)
+                    article = replace(article, copy_of=original, signature=sign)
+                    if original is not None:
+                        finder.remove(article.id)
+                        copies.append(article)
+                        report.folded += 1
+                        continue
+                    if sign is not None:
+                        finder.add(article.id, sign, article.source)
+                    pending.append(article)
+                    if record is None:
+                        report.added += 1
+                    else:
+                        report.updated += 1
+        except BaseException:
+            self._finder = None  # it may hold what this ingest will not write
+            raise
         if dry_run:
             report.removed = sum(
                 1 for r in stored.values() if sync_files and r.source_file in sync_files and r.id not in seen
             )
             report.seconds = time.perf_counter() - started
             return report
-        if sync_files:
-            with self._lock:  # read again under the lock: a write since may have taken an article off the file
-                for record in self._store.article_records().values():
-                    if record.source_file in sync_files and record.id not in seen:
-                        self._store.delete_article(record.id)
-                        report.removed += 1
-        self._write(pending, report, progress)
-        if copies:
-            empty = np.zeros((0, self._embedder.dim), np.float32)
-            with self._lock:
-                self._store.write_articles([(a, [], empty, []) for a in copies])
+        try:
+            if sync_files:
+                with self._lock:  # read again under the lock: a write since may have taken an article off the file
+                    for record in self._store.article_records().values():
+                        if record.source_file in sync_files and record.id not in seen:
+                            self._store.delete_article(record.id)
+                            finder.remove(record.id)
+                            report.removed += 1
+            self._write(pending, report, progress)
+            if copies:
+                empty = np.zeros((0, self._embedder.dim), np.float32)
+                with self._lock:
+                    self._store.write_articles([(a, [], empty, []) for a in copies])
+        except BaseException:
+            self._finder = None  # it may name articles that were never written
+            raise
         if report.changed or copies:
-            self._store.touch()
+            self._touched()
         report.seconds = time.perf_counter() - started
         return report
+
+    def _copy_finder(self, stored: dict[str, ArticleRecord]) -> CopyFinder:
+        """The copy finder, rebuilt from `stored` only when the index changed since this indexer's last write
+        (another process wrote): building it reads every stored signature."""
+        token = self._store.generation()
+        if self._finder is None or token != self._finder_token:
+            self._finder = CopyFinder.of(stored, self._syndication)
+            self._finder_token = token
+        return self._finder
+
+    def _touched(self) -> None:
+        """Record a change; the copy finder, updated along with this indexer's writes, stays current."""
+        token = self._store.touch()
+        with self._lock:
+            self._finder_token = token
 
     def _write(self, articles: list[Article], report: IngestReport, progress: Progress | None = None) -> None:
         done = 0
@@ -183,6 +210,7 @@ class Indexer:
             if article_id not in records:
                 raise DocumentNotFound(f"no article with id {article_id!r}")
             heirs = copies_by_original(records).get(article_id, ())
+            self._finder = None  # rebuilt from the records at the next ingest
             if heirs:
                 heir = replace(self._store.read_article(heirs[0].article_id), copy_of=None)
                 self._write([heir], IngestReport())

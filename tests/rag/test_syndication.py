@@ -102,3 +102,17 @@ def test_a_dry_run_counts_the_folds_and_folding_can_be_turned_off(tmp_path: Path
     assert pipeline.documents()[0].id == "ht-1" and len(pipeline.documents()) == 1
     unfolded = build_pipeline(make_settings(tmp_path / "b", fold_copies=False))
     assert unfolded.ingest_articles([WIRE, COPY]).added == 2
+
+
+def test_copies_are_found_across_writers_and_after_deletes(tmp_path: Path) -> None:
+    """Each indexer keeps its copy finder current with its own writes and rebuilds it when another wrote."""
+    settings = make_settings(tmp_path)
+    first, second = build_pipeline(settings), build_pipeline(settings)
+    first.ingest_articles([WIRE])
+    assert second.ingest_articles([COPY]).folded == 1  # another writer: built from the records
+    assert first.ingest_articles([THIRD]).folded == 1  # the first writer saw the second's write
+    first.delete("ht-1")
+    other = story("zz-9", "Zed News", "Rotterdam volumes fall", (*PARAGRAPHS, "Zed News adds nothing."), 31)
+    report = first.ingest_articles([other])
+    assert report.folded == 1
+    assert {r.id: r.copy_of for r in first.documents()}["zz-9"] == "pd-7"  # the promoted copy, not the deleted one
