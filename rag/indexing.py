@@ -171,7 +171,7 @@ class Indexer:
         except BaseException:
             self._finder = None  # it may name articles that were never written
             raise
-        if report.changed or copies:
+        if report.changed:
             self._touched()
         report.seconds = time.perf_counter() - started
         return report

@@ -89,7 +89,7 @@ class IngestReport:
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed)
+        return bool(self.added or self.updated or self.removed or self.folded)
 
     def merge(self, other: IngestReport) -> IngestReport:
         """This report and `other`'s, summed (several sources of one `rag ingest`)."""

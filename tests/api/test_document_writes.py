@@ -383,3 +383,35 @@ def test_an_upload_and_the_cli_take_the_same_dates(value: str) -> None:
     except ValidationError:
         upload = "refused"
     assert cli == upload
+
+
+def test_another_outlets_copy_is_folded_and_named_wherever_the_story_is_cited(writer: TestClient) -> None:
+    from tests.pages import PARAGRAPHS
+
+    body = "\n\n".join(PARAGRAPHS)
+    wire = {"id": "wire-ht", "title": "Rotterdam port traffic falls", "body": body, "source": "Harbour Times"}
+    copy = {"id": "wire-pd", "title": "Red Sea detours hit Rotterdam", "body": body, "source": "Port Daily",
+            "url": "https://portdaily.example/wire-pd", "published_at": "2024-10-30"}  # fmt: skip
+    assert writer.post("/documents", json=wire, headers=AUTH).json()["added"] == 1
+    result = writer.post("/documents", json=copy, headers=AUTH).json()
+    assert (result["added"], result["folded"]) == (0, 1)
+    assert writer.get("/documents/wire-pd").json()["copy_of"] == "wire-ht"
+    also = writer.get("/documents/wire-ht").json()["also_published_by"]
+    assert also == [{"article_id": "wire-pd", "source": "Port Daily", "url": copy["url"], "published_at": "2024-10-30"}]
+    answer = ask(writer, "By what percentage did Rotterdam port volumes drop from a year earlier?")
+    cited = [c for c in answer["citations"] if c["article_id"] in ("wire-ht", "wire-pd")]
+    assert cited and {c["article_id"] for c in cited} == {"wire-ht"}
+    assert cited[0]["also_published_by"][0]["source"] == "Port Daily"
+    chat = writer.post(
+        "/v1/chat/completions",
+        json={
+            "model": "newsrag",
+            "messages": [{"role": "user", "content": "By what percentage did Rotterdam port volumes drop?"}],
+        },
+    ).json()
+    assert (
+        "also published by [Port Daily](https://portdaily.example/wire-pd)" in chat["choices"][0]["message"]["content"]
+    )
+    assert writer.delete("/documents/wire-ht", headers=AUTH).status_code == 204
+    promoted = writer.get("/documents/wire-pd").json()
+    assert promoted["copy_of"] is None and promoted["chunk_count"] > 0
