@@ -129,14 +129,16 @@ class Pipeline:
             self.retriever.refresh(force=True)
         return report
 
-    def ingest_url(self, url: str, article_id: str | None = None, dry_run: bool = False) -> IngestReport:
+    def ingest_url(
+        self, url: str, article_id: str | None = None, dry_run: bool = False, progress: Progress | None = None
+    ) -> IngestReport:
         """Fetch a URL: a page becomes one article (id from the URL unless given), a feed is polled (its new
         entries become articles). FetchRefused / FetchFailed / InvalidDocument say why nothing was stored."""
         fetched = self.fetcher.get(url)
         if fetched.kind == "feed":
             if article_id is not None:
                 raise InvalidDocument(f"{url}: a feed, not an article page; an id names one article")
-            poll = self.feeds.take(url, fetched, dry_run=dry_run)
+            poll = self.feeds.take(url, fetched, dry_run=dry_run, progress=progress)
             return poll.as_ingest_report()
         article = page_article(fetched, article_id or url_article_id(url), self.extraction)
         within_limit(article.id, article.text, self.settings.max_article_chars, "page")
@@ -152,7 +154,7 @@ class Pipeline:
         for source in sources:
             if source.startswith(("http://", "https://")):
                 try:
-                    report = report.merge(self.ingest_url(source, dry_run=dry_run))
+                    report = report.merge(self.ingest_url(source, dry_run=dry_run, progress=progress))
                 except RagError as exc:
                     report.skipped.append((source, str(exc)))
             elif is_feed_name(source):
