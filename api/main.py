@@ -42,6 +42,8 @@ def _warm_up(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
         pipeline.load()
         state.startup_error = None
         state.ready.set()
+        state.upkeep = threading.Thread(target=_upkeep, args=(app, pipeline, settings), name="upkeep", daemon=True)
+        state.upkeep.start()
         if settings.feed_urls:
             state.watcher = FeedWatcher(pipeline.feeds, settings.feed_urls, settings.feed_every_seconds)
             state.watcher.start()
@@ -49,6 +51,21 @@ def _warm_up(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
     except RagError as exc:
         state.startup_error = f"start-up failed: {exc}"
         log.error(state.startup_error)
+
+
+def _upkeep(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
+    """`Pipeline.maintain` every RAG_REFRESH_SECONDS (at least 1 s) until shutdown: this replica follows the
+    store without waiting for a query, and lost passages or leftovers of failed writes are dealt with."""
+    stop: threading.Event = app.state.stopping
+    while not stop.wait(max(settings.refresh_seconds, 1.0)):
+        try:
+            audit = pipeline.maintain()
+        except RagError as exc:
+            log.warning("upkeep: %s", exc)
+            continue
+        if audit is not None and (audit.missing or audit.removed):
+            log.warning("upkeep: rewrote %d articles whose passages were lost, removed %d leftover passages",
+                        len(audit.missing), audit.removed)  # fmt: skip
 
 
 def create_app(settings: Settings | None = None, pipeline: Pipeline | None = None) -> FastAPI:
@@ -64,10 +81,13 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         app.state.startup_error = None
         app.state.progress = None  # (done, total) of the start-up ingest
         app.state.watcher = None  # polls RAG_FEEDS once the index is ready
+        app.state.upkeep = None
+        app.state.stopping = threading.Event()
         app.state.guard = KeyGuard(settings.keys, settings.require_key_for_read, settings.rate_limit_per_minute)
         worker = threading.Thread(target=_warm_up, args=(app, built, settings), name="warm-up", daemon=True)
         worker.start()
         yield
+        app.state.stopping.set()
         worker.join(timeout=30)
         if app.state.watcher is not None:
             app.state.watcher.stop()

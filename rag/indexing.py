@@ -6,6 +6,7 @@ article replaces its old chunks; articles that vanished from a re-ingested file 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -19,10 +20,11 @@ from rag.embedding import Embedder
 from rag.errors import DocumentNotFound, InvalidDocument
 from rag.loading import corpus_files, is_html_name, load_file
 from rag.models import Article, ArticleRecord, Chunk, IngestReport
-from rag.storage import ArticleWrite, ChromaStore
+from rag.storage import ArticleWrite, Audit, ChromaStore
 from rag.syndication import CopyFinder, SyndicationPolicy, body_text, copies_by_original, signature
 
 Progress = Callable[[int, int], None]
+log = logging.getLogger("newsrag.indexing")
 
 
 def embedded_text(chunk: Chunk, prefix: str) -> str:
@@ -118,6 +120,7 @@ class Indexer:
         originals = {r.copy_of for r in stored.values() if r.copy_of}
         pending: list[Article] = []
         copies: list[Article] = []
+        unchanged: list[Article] = []
         seen: set[str] = set()
         try:
             with self._lock:  # the copy finder is shared: decide, and update it, one ingest at a time
@@ -128,7 +131,7 @@ class Indexer:
                     seen.add(article.id)
                     record = stored.get(article.id)
                     if record is not None and record.content_hash == article.content_hash:
-                        report.unchanged += 1
+                        unchanged.append(article)
                         continue
                     sign = signature(body_text(article), self._syndication)
                     # An article others are copies of stays their original, whatever it becomes.
@@ -149,6 +152,17 @@ class Indexer:
         except BaseException:
             self._finder = None  # it may hold what this ingest will not write
             raise
+        # "Unchanged" means its chunks are there too: a version whose chunks were lost is written again.
+        lost = set(self._store.audit(stored, [a.id for a in unchanged]).missing) if unchanged else set()
+        for article in unchanged:
+            if article.id in lost:
+                log.warning("article %s had lost its passages: writing them again", article.id)
+                pending.append(
+                    replace(article, copy_of=stored[article.id].copy_of, signature=stored[article.id].signature)
+                )
+                report.updated += 1
+            else:
+                report.unchanged += 1
         if dry_run:
             report.removed = sum(
                 1 for r in stored.values() if sync_files and r.source_file in sync_files and r.id not in seen
@@ -175,6 +189,20 @@ class Indexer:
             self._touched()
         report.seconds = time.perf_counter() - started
         return report
+
+    def check(self, article_ids: Sequence[str] | None = None) -> Audit:
+        """Audit the stored chunks of `article_ids` (all: None): stale leftovers are removed, and a record whose
+        passages were lost (a crash, or writers racing) is chunked and embedded again from its stored text."""
+        records = self._store.article_records()
+        audit = self._store.audit(records, article_ids)
+        for article_id in audit.missing:
+            log.warning("article %s had lost its passages: writing them again", article_id)
+            article = self._store.read_article(article_id)
+            if article.copy_of is None:
+                self._write([article], IngestReport())
+        if audit.missing or audit.removed:
+            self._touched()
+        return audit
 
     def _copy_finder(self, stored: dict[str, ArticleRecord]) -> CopyFinder:
         """The copy finder, rebuilt from `stored` only when the index changed since this indexer's last write

@@ -43,7 +43,7 @@ from rag.policies import AnswerPolicy, RerankPolicy, RetrievalPolicy
 from rag.reranking import CrossEncoder, SentenceRanker
 from rag.retrieval import HybridRetriever, Retrieval
 from rag.settings import Settings
-from rag.storage import ChromaStore
+from rag.storage import Audit, ChromaStore
 from rag.syndication import SyndicationPolicy
 from rag.timeframe import TimeframePolicy
 from rag.timeframe import resolve as resolve_timeframe
@@ -105,6 +105,7 @@ class Pipeline:
         self.answerer = answerer
         self.generative = generative
         self.extraction = extraction or ExtractionPolicy()
+        self._recheck: dict[str, float] = {}  # article id -> when its young leftovers are stale
         self.timeframe_policy = TimeframePolicy(
             recent_days=settings.recent_days, default_recent=settings.recent_days > 0
         )
@@ -114,7 +115,7 @@ class Pipeline:
     def ingest(self, paths: Iterable[Path], progress: Progress | None = None, dry_run: bool = False) -> IngestReport:
         report = self.indexer.ingest_paths(paths, progress=progress, dry_run=dry_run)
         if report.changed and not dry_run:
-            self.retriever.refresh(force=True)
+            self._show_writes()
         return report
 
     def ingest_articles(
@@ -126,7 +127,7 @@ class Pipeline:
     ) -> IngestReport:
         report = self.indexer.ingest(articles, progress=progress, sync_files=sync_files, dry_run=dry_run)
         if report.changed and not dry_run:
-            self.retriever.refresh(force=True)
+            self._show_writes()
         return report
 
     def ingest_url(
@@ -182,7 +183,15 @@ class Pipeline:
 
     def delete(self, article_id: str) -> None:
         self.indexer.delete(article_id)
-        self.retriever.refresh(force=True)
+        self._show_writes()
+
+    def _show_writes(self) -> None:
+        """Load what was just written, so that this replica answers from it at once. The write itself is done:
+        if the store fails now, the next refresh (upkeep, or the next question) loads it instead."""
+        try:
+            self.retriever.refresh(force=True)
+        except RagError as exc:
+            log.warning("written, but not loaded yet: %s", exc)
 
     def standalone(self, question: str, history: Sequence[Turn]) -> str:
         """`question` rewritten to stand alone given the conversation before it (unchanged without history).
@@ -277,6 +286,26 @@ class Pipeline:
             }
             yield event
 
+    def maintain(self) -> Audit | None:
+        """One pass of upkeep (`rag serve` runs one every RAG_REFRESH_SECONDS, in the background): load what
+        changed in the store, then audit the articles that changed (and those with leftovers due): a version
+        whose passages were lost is written again, leftovers of failed or racing writes go once stale."""
+        self.retriever.refresh()
+        now = time.monotonic()
+        due = {i for i, t in self._recheck.items() if t <= now}
+        ids = self.retriever.take_changed() | due
+        if not ids:
+            return None
+        audit = self.indexer.check(sorted(ids))
+        for i in due:
+            self._recheck.pop(i, None)
+        for i in audit.young:
+            self._recheck[i] = now + self.store.stale_after
+        if audit.missing or audit.removed:
+            self.retriever.refresh(force=True)
+            self.retriever.take_changed()  # what this pass wrote is sound
+        return audit
+
     def load(self) -> IndexSize:
         """Load the in-memory index from the store now (at start-up), whatever was loaded before."""
         snapshot = self.retriever.refresh(force=True)
@@ -341,7 +370,13 @@ def policies(settings: Settings) -> Policies:
 def build_pipeline(settings: Settings) -> Pipeline:
     """Construct every component from settings. Opens no connection until first use."""
     embedder = build_embedder(settings)
-    store = ChromaStore(chroma_client_factory(settings), settings.collection, embedder.dim, embedder.name)
+    store = ChromaStore(
+        chroma_client_factory(settings),
+        settings.collection,
+        embedder.dim,
+        embedder.name,
+        stale_after=settings.stale_chunk_seconds,
+    )
     prefix = make_prefix(settings.embed_prefix)
     chunker = Chunker(
         embedder.count_tokens,

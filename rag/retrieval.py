@@ -57,6 +57,7 @@ class HybridRetriever:
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
+        self._unchecked: set[str] = set()  # articles changed since the last take_changed()
 
     @property
     def snapshot(self) -> Snapshot | None:
@@ -80,9 +81,16 @@ class HybridRetriever:
                     cached_chunks=self.policy.cached_chunks,
                     cached_articles=self.policy.cached_articles,
                 )
+                self._unchecked.update(self._snapshot.changed)
                 release_free_heap()
             self._checked_at = time.monotonic()
             return self._snapshot
+
+    def take_changed(self) -> set[str]:
+        """The articles whose version changed in the snapshots loaded since the last call (for an audit)."""
+        with self._lock:
+            taken, self._unchecked = self._unchecked, set()
+        return taken
 
     def retrieve(self, text: str, top_k: int, filters: Filters | None = None) -> Retrieval:
         """The `top_k` best passages for the question `text`, which is parsed here, once, against the snapshot

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Rerank bonus of passages in a query's preferred date range (filters.prefer_*).",
     )
+    stale_chunk_seconds: float = Field(
+        300.0,
+        ge=1,
+        le=86400,
+        description="Passages no record names are removed once this old (younger ones may be a write landing).",
+    )
     refresh_seconds: float = Field(2.0, ge=0, description="How often a replica checks the store for changes.")
 
     # Reranking: the cross-encoder reads the best few sentences of the top passages (rag/reranking.py)

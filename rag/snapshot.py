@@ -136,6 +136,7 @@ class Snapshot:
     days: np.ndarray
     cached_chunks: int = 4096
     copies: dict[str, tuple[Copy, ...]] = field(default_factory=dict)  # kept article id -> other outlets' copies
+    changed: tuple[str, ...] = ()  # articles whose version is new in this snapshot (all of them in a first load)
     _sentence_vectors: BoundedCache[int, np.ndarray] = field(init=False, repr=False)
     _sentence_terms: BoundedCache[int, list[frozenset[str]]] = field(init=False, repr=False)
 
@@ -170,6 +171,7 @@ class Snapshot:
         cached_chunks: int = 4096,
         cached_articles: int = 512,
         copies: dict[str, tuple[Copy, ...]] | None = None,
+        changed: tuple[str, ...] = (),
     ) -> Snapshot:
         """A snapshot of `chunks` (in article order) and their passage vectors (rows in the same order);
         `tokenised` (their terms, same order) saves re-tokenising."""
@@ -195,6 +197,7 @@ class Snapshot:
             days=np.asarray([day_number(s.chunk.published_at) if s.chunk.published_at else 0 for s in chunks]),
             cached_chunks=cached_chunks,
             copies=copies or {},
+            changed=changed,
         )
 
     @classmethod
@@ -211,7 +214,8 @@ class Snapshot:
         records = store.article_records()
         if previous is None:
             chunks, vectors = store.visible_chunks_and_vectors(records)
-            return cls.build(token, chunks, vectors, None, cached_chunks, cached_articles, copies_by_original(records))
+            copies = copies_by_original(records)
+            return cls.build(token, chunks, vectors, None, cached_chunks, cached_articles, copies, tuple(records))
         known = {s.chunk.article_id: s.chunk.article_hash for s in previous.chunks}
         changed = [aid for aid, r in records.items() if known.get(aid) != r.content_hash]
         kept = [
@@ -236,6 +240,7 @@ class Snapshot:
             cached_chunks,
             cached_articles,
             copies_by_original(records),
+            tuple(changed),
         )
 
     def search(self, vector: np.ndarray, k: int, mask: np.ndarray | None = None) -> list[int]:

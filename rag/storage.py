@@ -5,20 +5,24 @@ and create collections with `embedding_function=None`.
 
 An article becomes visible in one step. Its new chunks are written first (content-derived ids,
 so a retry writes the same rows), then its record in the articles collection, which names the
-version (`content_hash`) that counts; only then are the old version's chunks deleted. Readers
-ignore chunks whose hash differs from their article's record, so a crash at any point leaves
-either the old or the new version visible, never half of one and never both; `repair()` clears
-what such a crash left behind.
+version (`content_hash`) that counts; only then are the chunks of the version that record replaced
+deleted: that version alone, never "every other version", because another writer's newer version may
+be landing at the same moment. Readers ignore chunks whose hash differs from their article's record,
+so a crash at any point leaves either the old or the new version visible, never half of one and never
+both. Chunks of versions no record names (a crash, or the loser of two writers racing) are invisible and
+are removed once they are older than `STALE_AFTER_SECONDS` (`stale_chunks`, `repair`); a record whose
+chunks are missing is found by `missing_chunks` and written again by the indexer.
 """
 
 from __future__ import annotations
 
 import base64
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from threading import Lock
 from typing import Any
@@ -31,10 +35,22 @@ from rag.models import Article, ArticleRecord, Chunk, Filters, Span, day_number
 
 _PAGE = 2000
 _WRITE_CHUNKS = 1000  # chunks per upsert: well under Chroma's largest batch
+# A chunk no record names is either left over (a crash, a lost race) or part of a write still landing (its
+# chunks go in before its record): only one this old is left over for sure (RAG_STALE_CHUNK_SECONDS).
+STALE_AFTER_SECONDS = 300.0
 
 ArticleWrite = tuple["Article", Sequence["Chunk"], np.ndarray, Sequence[np.ndarray]]
 _GENERATION_ID = "generation"
 _MODEL_ID = "model"
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """What `ChromaStore.audit` found: stale chunks removed, and records whose chunks are missing."""
+
+    removed: int
+    missing: list[str]
+    young: list[str] = field(default_factory=list)  # articles with leftover chunks not yet stale: audit again later
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +116,7 @@ def _chunk_metadata(chunk: Chunk, sentence_vectors: np.ndarray) -> dict[str, Any
         "sentence_vectors": encode_vectors(sentence_vectors),
         "terms": " ".join(passage_terms(chunk.title, chunk.text)),
         "terms_version": TERMS_VERSION,
+        "written_at": time.time(),
     }
     # Optional keys are always written, None when absent: Chroma's upsert merges metadata, so a key left out
     # would keep the value of the version it replaces (None removes it).
@@ -233,10 +250,18 @@ class ChromaStore:
     down at start-up or restarted later is picked up without restarting the service.
     """
 
-    def __init__(self, client_factory: Callable[[], Any], name: str, dim: int, model: str = "") -> None:
+    def __init__(
+        self,
+        client_factory: Callable[[], Any],
+        name: str,
+        dim: int,
+        model: str = "",
+        stale_after: float = STALE_AFTER_SECONDS,
+    ) -> None:
         """`model` names the embedding model the vectors come from: an index built with another one is
         refused (its vectors mean nothing to this model's questions) instead of silently mixed into."""
         self._factory = client_factory
+        self.stale_after = stale_after
         self._name = name
         self._dim = dim
         self._model = model
@@ -324,6 +349,12 @@ class ChromaStore:
         if not items:
             return
         with self._using() as (chunk_col, article_col, _):
+            before: dict[str, str] = {}  # the version each record named before this write: what it replaces
+            for b in range(0, len(items), _PAGE):
+                got = article_col.get(ids=[a.id for a, *_ in items[b : b + _PAGE]], include=["metadatas"])
+                before.update(
+                    {i: str(m.get("content_hash", "")) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
+                )
             written = [(a, c, v, sv) for a, c, v, sv in items if c]
             part: list[ArticleWrite] = []
             size = 0
@@ -346,28 +377,42 @@ class ChromaStore:
                     documents=[a.text for a, _, _, _ in records],
                     metadatas=[_article_metadata(a, len(c)) for a, c, _, _ in records],
                 )
-            for b in range(0, len(items), 100):
-                stale = [
-                    {"$and": [{"article_id": a.id}, {"article_hash": {"$ne": a.content_hash}}]}
-                    for a, *_ in items[b : b + 100]
-                ]
+            replaced = [(a.id, before[a.id]) for a, *_ in items if before.get(a.id, a.content_hash) != a.content_hash]
+            for b in range(0, len(replaced), 100):
+                stale = [{"$and": [{"article_id": i}, {"article_hash": h}]} for i, h in replaced[b : b + 100]]
                 chunk_col.delete(where=stale[0] if len(stale) == 1 else {"$or": stale})
-            # Another replica writing the same article at the same moment may have deleted our
-            # chunks as "old" before its own record was overwritten by ours: put them back.
+            # Two writers of one article that both replaced the same version: each deleted only that version's
+            # chunks, so ours are still there, unless a third writer replaced ours meanwhile. Check, and put back
+            # what is missing while the record names our version.
+            current: dict[str, str] = {}
+            for b in range(0, len(items), _PAGE):
+                got = article_col.get(ids=[a.id for a, *_ in items[b : b + _PAGE]], include=["metadatas"])
+                current.update(
+                    {i: str(m.get("content_hash", "")) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
+                )
             if written:
                 expected = [c.id for _, chunks, _, _ in written for c in chunks]
                 present: set[str] = set()
                 for b in range(0, len(expected), _PAGE):
                     present.update(chunk_col.get(ids=expected[b : b + _PAGE], include=[])["ids"])
-                short = [w for w in written if any(c.id not in present for c in w[1])]
-                if short:
-                    records = article_col.get(ids=[w[0].id for w in short], include=["metadatas"])
-                    current = {
-                        i: m.get("content_hash") for i, m in zip(records["ids"], records["metadatas"], strict=True)
-                    }
-                    for article, chunks, vectors, sentence_vectors in short:
-                        if current.get(article.id) == article.content_hash:
-                            _upsert_chunks(chunk_col, chunks, vectors, sentence_vectors)
+                for article, chunks, vectors, sentence_vectors in written:
+                    if current.get(article.id) == article.content_hash and any(c.id not in present for c in chunks):
+                        _upsert_chunks(chunk_col, chunks, vectors, sentence_vectors)
+            # The loser of a race removes its own version; what older writes left behind goes once it is stale.
+            lost = [
+                {"$and": [{"article_id": a.id}, {"article_hash": a.content_hash}]}
+                for a, *_ in items
+                if current.get(a.id) != a.content_hash
+            ]
+            cutoff = time.time() - self.stale_after
+            old = [
+                {"$and": [{"article_id": i}, {"article_hash": {"$ne": h}}, {"written_at": {"$lt": cutoff}}]}
+                for i, h in current.items()
+            ]
+            gone = lost + old
+            for b in range(0, len(gone), 100):
+                some = gone[b : b + 100]
+                chunk_col.delete(where=some[0] if len(some) == 1 else {"$or": some})
 
     def delete_article(self, article_id: str) -> None:
         """Remove an article: its record first (it disappears at once), then its chunks."""
@@ -392,20 +437,37 @@ class ChromaStore:
         return token
 
     def repair(self) -> int:
-        """Delete chunks no article record vouches for (left by a crash mid-write); returns how many."""
-        records = self.article_records()
-        removed = 0
+        """Delete chunks no article record vouches for (left by a crash mid-write or a lost race) once they are
+        stale; returns how many."""
+        return self.audit(self.article_records()).removed
+
+    def audit(self, records: dict[str, ArticleRecord], article_ids: Sequence[str] | None = None) -> Audit:
+        """Check the chunks of `article_ids` (all: None) against their records: delete the stale ones no record
+        names, and name the records whose version has fewer chunks than it should (lost: written again by
+        the indexer)."""
+        cutoff = time.time() - self.stale_after
+        seen: dict[str, int] = {}
+        stale: list[str] = []
+        young: set[str] = set()
         with self._using() as (chunk_col, _, _):
-            stale: list[str] = []
-            for ids, metas in self._pages(chunk_col, include=["metadatas"]):
+            if article_ids is None:
+                pages: Iterator[tuple[Any, ...]] = self._pages(chunk_col, include=["metadatas"])
+            else:
+                pages = self._pages_of(chunk_col, list(article_ids), ["metadatas"])
+            for ids, metas in pages:
                 for chunk_id, meta in zip(ids, metas, strict=True):
                     record = records.get(meta["article_id"])
-                    if record is None or record.content_hash != meta["article_hash"]:
+                    if record is not None and record.content_hash == meta["article_hash"]:
+                        seen[record.id] = seen.get(record.id, 0) + 1
+                    elif float(meta.get("written_at") or 0.0) < cutoff:
                         stale.append(chunk_id)
+                    else:
+                        young.add(str(meta["article_id"]))
             for b in range(0, len(stale), _PAGE):
                 chunk_col.delete(ids=stale[b : b + _PAGE])
-            removed = len(stale)
-        return removed
+        checked = records.values() if article_ids is None else [records[i] for i in article_ids if i in records]
+        missing = [r.id for r in checked if seen.get(r.id, 0) < r.chunk_count]
+        return Audit(removed=len(stale), missing=missing, young=sorted(young))
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -436,6 +498,12 @@ class ChromaStore:
         if not got["ids"]:
             raise DocumentNotFound(f"no article with id {article_id!r}")
         return article_from_row(article_id, got["metadatas"][0], got["documents"][0])
+
+    def chunks_of(self, article_id: str) -> list[str]:
+        """The version (`article_hash`) of every stored chunk row of an article, whichever version it is."""
+        with self._using() as (chunk_col, _, _):
+            got = chunk_col.get(where={"article_id": article_id}, include=["metadatas"])
+        return [str(m["article_hash"]) for m in got["metadatas"]]
 
     def get_article(self, article_id: str) -> ArticleRecord:
         with self._using() as (_, article_col, _):

@@ -21,6 +21,15 @@ PARAGRAPHS = (
     "terminal would go ahead as planned in 2025.",
 )
 
+# A second story, for tests that need two that are not copies of each other.
+HAMBURG = (
+    "Hamburg's port said on Monday that rail freight to southern Germany rose by a fifth in the third quarter, as "
+    "shippers moved containers off congested motorways and onto new night trains to Munich and Nuremberg.",
+    "The port's rail operator added twelve weekly departures and said it would order forty more wagons next year.",
+    "Trucking firms have struggled to hire drivers, and tolls on heavy lorries rose sharply at the start of the "
+    "year, which pushed more freight to the railways serving the northern ports.",
+)
+
 
 def article_page(
     *,

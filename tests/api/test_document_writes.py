@@ -386,11 +386,11 @@ def test_an_upload_and_the_cli_take_the_same_dates(value: str) -> None:
 
 
 def test_another_outlets_copy_is_folded_and_named_wherever_the_story_is_cited(writer: TestClient) -> None:
-    from tests.pages import PARAGRAPHS
+    from tests.pages import HAMBURG
 
-    body = "\n\n".join(PARAGRAPHS)
-    wire = {"id": "wire-ht", "title": "Rotterdam port traffic falls", "body": body, "source": "Harbour Times"}
-    copy = {"id": "wire-pd", "title": "Red Sea detours hit Rotterdam", "body": body, "source": "Port Daily",
+    body = "\n\n".join(HAMBURG)
+    wire = {"id": "wire-ht", "title": "Hamburg rail freight rises", "body": body, "source": "Harbour Times"}
+    copy = {"id": "wire-pd", "title": "More freight by night train", "body": body, "source": "Port Daily",
             "url": "https://portdaily.example/wire-pd", "published_at": "2024-10-30"}  # fmt: skip
     assert writer.post("/documents", json=wire, headers=AUTH).json()["added"] == 1
     result = writer.post("/documents", json=copy, headers=AUTH).json()
@@ -398,7 +398,7 @@ def test_another_outlets_copy_is_folded_and_named_wherever_the_story_is_cited(wr
     assert writer.get("/documents/wire-pd").json()["copy_of"] == "wire-ht"
     also = writer.get("/documents/wire-ht").json()["also_published_by"]
     assert also == [{"article_id": "wire-pd", "source": "Port Daily", "url": copy["url"], "published_at": "2024-10-30"}]
-    answer = ask(writer, "By what percentage did Rotterdam port volumes drop from a year earlier?")
+    answer = ask(writer, "How much did rail freight from Hamburg to southern Germany rise?")
     cited = [c for c in answer["citations"] if c["article_id"] in ("wire-ht", "wire-pd")]
     assert cited and {c["article_id"] for c in cited} == {"wire-ht"}
     assert cited[0]["also_published_by"][0]["source"] == "Port Daily"
@@ -406,7 +406,7 @@ def test_another_outlets_copy_is_folded_and_named_wherever_the_story_is_cited(wr
         "/v1/chat/completions",
         json={
             "model": "newsrag",
-            "messages": [{"role": "user", "content": "By what percentage did Rotterdam port volumes drop?"}],
+            "messages": [{"role": "user", "content": "How much did Hamburg's rail freight rise?"}],
         },
     ).json()
     assert (

@@ -14,15 +14,7 @@ from rag.feeds import FeedLog, FeedWatcher, PollReport, parse_feed
 from rag.pipeline import Pipeline, build_pipeline
 from tests.conftest import make_settings
 from tests.news_server import NewsSite
-from tests.pages import atom_feed
-
-HAMBURG = (
-    "Hamburg's port said on Monday that rail freight to southern Germany rose by a fifth in the third quarter, as "
-    "shippers moved containers off congested motorways and onto new night trains to Munich and Nuremberg.",
-    "The port's rail operator added twelve weekly departures and said it would order forty more wagons next year.",
-    "Trucking firms have struggled to hire drivers, and tolls on heavy lorries rose sharply at the start of the "
-    "year, which pushed more freight to the railways serving the northern ports.",
-)
+from tests.pages import HAMBURG, atom_feed
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -78,13 +79,15 @@ def test_chunks_left_by_an_interrupted_write_are_invisible_and_repaired(fresh: t
     rows = chunk_rows(pipeline)
     some_id, row = next(iter(rows.items()))
     # What a crash between "write new chunks" and "write the article record" leaves behind:
-    # a chunk whose article version no record vouches for.
-    orphan = dict(row["meta"], article_hash="0" * 16)
+    # a chunk whose article version no record vouches for; and one of a write still landing (young).
+    orphan = dict(row["meta"], article_hash="0" * 16, written_at=time.time() - pipeline.store.stale_after - 1)
+    landing = dict(row["meta"], article_hash="1" * 16, written_at=time.time())
     with pipeline.store._using() as (chunks, _, _):
-        chunks.add(ids=["orphan-1"], embeddings=[[0.1] * 384], documents=[row["text"]], metadatas=[orphan])
+        chunks.add(ids=["orphan-1", "landing-1"], embeddings=[[0.1] * 384] * 2, documents=[row["text"]] * 2,
+                   metadatas=[orphan, landing])  # fmt: skip
     assert len(pipeline.store.visible_chunks()) == visible
     assert pipeline.store.repair() == 1
-    assert "orphan-1" not in chunk_rows(pipeline) and some_id in chunk_rows(pipeline)
+    assert "orphan-1" not in chunk_rows(pipeline) and {some_id, "landing-1"} <= set(chunk_rows(pipeline))
 
 
 def test_deleting_an_article_removes_it_everywhere(fresh: tuple[Pipeline, Path]) -> None:
