@@ -23,6 +23,7 @@ _STATUS: dict[type[errors.RagError], int] = {
     errors.InvalidDocument: 422,
     errors.DocumentNotFound: 404,
     errors.IndexNotReady: 503,
+    errors.InsufficientStorage: 507,  # before StoreUnavailable, its base
     errors.StoreUnavailable: 503,
     errors.ProviderError: 502,
     errors.FetchFailed: 502,  # the page's server, not the caller: worth a retry later
@@ -37,12 +38,14 @@ def problem(
     field_errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
     code: str | None = None,
+    written: list[str] | None = None,
+    removed: list[str] | None = None,
 ) -> JSONResponse:
     """The problem response; under /v1 in OpenAI's shape too (`api.problems`)."""
     openai = is_openai(request.url.path)
     if openai:
         status = openai_status(status)
-    body = problem_body(status, detail, field_errors, openai=openai, code=code)
+    body = problem_body(status, detail, field_errors, openai=openai, code=code, written=written, removed=removed)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -105,7 +108,11 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
 async def _rag_error(request: Request, exc: Exception) -> JSONResponse:
     status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 500)
     headers = {"Retry-After": "5"} if status == 503 else None
-    return problem(request, status, str(exc) or exc.__class__.__name__, headers=headers)
+    written = list(getattr(exc, "written", ())) or None
+    removed = list(getattr(exc, "removed", ())) or None
+    return problem(
+        request, status, str(exc) or exc.__class__.__name__, headers=headers, written=written, removed=removed
+    )
 
 
 def _served(request: Request, **changes: str) -> bool:

@@ -11,6 +11,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from api import errors
@@ -20,7 +21,7 @@ from api.middleware import RequestContext
 from api.openapi import install_openapi
 from api.routes import documents, health, openai_chat, query, web
 from rag import __version__
-from rag.errors import RagError
+from rag.errors import ConfigError, RagError
 from rag.feeds import FeedWatcher
 from rag.pipeline import Pipeline, build_pipeline
 from rag.settings import Settings
@@ -29,40 +30,62 @@ log = logging.getLogger("newsrag.api")
 
 
 def _warm_up(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
+    """Start up until it succeeds: a failure (the store down, its disk full) is tried again with backoff (1 s,
+    doubling to a minute) while `/health` says why it waits. A configuration error is not: it needs a person."""
+    state = app.state
+    delay, attempt = 1.0, 1
+    while True:
+        try:
+            _start(app, pipeline, settings)
+            return
+        except ConfigError as exc:
+            state.startup_error = f"start-up failed: {exc}"
+            log.error(state.startup_error)
+            return
+        except RagError as exc:
+            state.startup_error = f"start-up failed (attempt {attempt}): {exc}; trying again in {delay:g} s"
+            log.error(state.startup_error)
+        if state.stopping.wait(delay):
+            return
+        delay, attempt = min(delay * 2, 60.0), attempt + 1
+
+
+def _start(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
     """Ingest the seeds if the index is empty, then load the in-memory index; sets `ready`."""
     state = app.state
-    try:
-        if settings.ingest_on_start and pipeline.is_empty() and settings.seeds_dir.is_dir():
+    if settings.ingest_on_start and pipeline.is_empty() and settings.seeds_dir.is_dir():
 
-            def progress(done: int, total: int) -> None:
-                state.progress = (done, total)
+        def progress(done: int, total: int) -> None:
+            state.progress = (done, total)
 
-            report = pipeline.ingest([settings.seeds_dir], progress=progress)
-            log.info("ingested %d articles (%d chunks) in %.1fs", report.articles, report.chunks, report.seconds)
-        pipeline.load()
-        state.startup_error = None
-        state.ready.set()
-        state.upkeep = threading.Thread(target=_upkeep, args=(app, pipeline, settings), name="upkeep", daemon=True)
-        state.upkeep.start()
-        if settings.feed_urls:
-            state.watcher = FeedWatcher(pipeline.feeds, settings.feed_urls, settings.feed_every_seconds)
-            state.watcher.start()
-            log.info("polling %d feeds every %gs", len(settings.feed_urls), settings.feed_every_seconds)
-    except RagError as exc:
-        state.startup_error = f"start-up failed: {exc}"
-        log.error(state.startup_error)
+        report = pipeline.ingest([settings.seeds_dir], progress=progress)
+        log.info("ingested %d articles (%d chunks) in %.1fs", report.articles, report.chunks, report.seconds)
+    pipeline.load()
+    state.startup_error = None
+    state.ready.set()
+    state.upkeep = threading.Thread(target=_upkeep, args=(app, pipeline, settings), name="upkeep", daemon=True)
+    state.upkeep.start()
+    if settings.feed_urls:
+        state.watcher = FeedWatcher(pipeline.feeds, settings.feed_urls, settings.feed_every_seconds)
+        state.watcher.start()
+        log.info("polling %d feeds every %gs", len(settings.feed_urls), settings.feed_every_seconds)
 
 
 def _upkeep(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
     """`Pipeline.maintain` every RAG_REFRESH_SECONDS (at least 1 s) until shutdown: this replica follows the
-    store without waiting for a query, and lost passages or leftovers of failed writes are dealt with."""
+    store without waiting for a query, and lost passages or leftovers of failed writes are dealt with. The first
+    pass audits every article: what a crash left behind goes at the next start."""
     stop: threading.Event = app.state.stopping
+    full, failing = True, ""
     while not stop.wait(max(settings.refresh_seconds, 1.0)):
         try:
-            audit = pipeline.maintain()
+            audit = pipeline.maintain(full=full)
         except RagError as exc:
-            log.warning("upkeep: %s", exc)
+            if str(exc) != failing:  # once per cause, not every pass
+                log.warning("upkeep: %s", exc)
+            failing = str(exc)
             continue
+        full, failing = False, ""
         if audit is not None and (audit.missing or audit.removed):
             log.warning("upkeep: rewrote %d articles whose passages were lost, removed %d leftover passages",
                         len(audit.missing), audit.removed)  # fmt: skip
@@ -83,6 +106,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         app.state.watcher = None  # polls RAG_FEEDS once the index is ready
         app.state.upkeep = None
         app.state.stopping = threading.Event()
+        app.state.probes = anyio.CapacityLimiter(4)  # /health's threads (api/routes/health.py)
         app.state.guard = KeyGuard(settings.keys, settings.require_key_for_read, settings.rate_limit_per_minute)
         worker = threading.Thread(target=_warm_up, args=(app, built, settings), name="warm-up", daemon=True)
         worker.start()

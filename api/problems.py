@@ -54,10 +54,15 @@ def problem_body(
     field_errors: list[FieldError] | None = None,
     openai: bool = False,
     code: str | None = None,
+    written: list[str] | None = None,
+    removed: list[str] | None = None,
 ) -> dict[str, Any]:
     """The problem as JSON-ready data: type, title, status, detail and, for an invalid request, the fields at
-    fault; with `openai`, OpenAI's `error` member beside them (give the status `openai_status` made)."""
-    problem = Problem(title=title_of(status), status=status, detail=detail, errors=field_errors)
+    fault; for a write that failed part-way, what it had `written` and `removed`; with `openai`, OpenAI's `error`
+    member beside them (give the status `openai_status` made)."""
+    problem = Problem(
+        title=title_of(status), status=status, detail=detail, errors=field_errors, written=written, removed=removed
+    )
     body = problem.model_dump(exclude_none=True)
     if openai:
         body["error"] = openai_error(status, detail, field_errors, code)

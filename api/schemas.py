@@ -384,6 +384,10 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[FieldError] | None = None
+    written: list[str] | None = Field(
+        None, description="A write that failed part-way: the articles it had already stored, whole and live."
+    )
+    removed: list[str] | None = Field(None, description="The same: the articles it had already removed.")
 
 
 ARTICLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"

@@ -274,7 +274,12 @@ def _recover(settings: Settings, source: Path) -> int:
 
 
 def _serve(settings: Settings, host: str | None, port: int | None) -> int:
+    import faulthandler
+    import signal
+
     import uvicorn
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: every thread's stack, on stderr
 
     from api.logs import log_config
     from api.main import create_app

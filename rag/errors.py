@@ -2,7 +2,13 @@
 
 
 class RagError(Exception):
-    """Base class: every error the library raises on purpose."""
+    """Base class: every error the library raises on purpose.
+
+    `written` names the articles a failed write had already stored (whole, and live) before it failed, and
+    `removed` those it had already deleted: a caller is told exactly what went in, not only that it failed."""
+
+    written: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
 
 
 class ConfigError(RagError):
@@ -23,6 +29,10 @@ class DocumentNotFound(RagError):
 
 class StoreUnavailable(RagError):
     """The vector store cannot be reached or failed; the caller may retry later."""
+
+
+class InsufficientStorage(StoreUnavailable):
+    """The disk the index lives on is (nearly) full: writes are refused until space is freed; reads go on."""
 
 
 class IndexNotReady(RagError):

@@ -6,6 +6,7 @@ article replaces its old chunks; articles that vanished from a re-ingested file 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -17,7 +18,7 @@ import numpy as np
 
 from rag.chunking import Chunker
 from rag.embedding import Embedder
-from rag.errors import DocumentNotFound, InvalidDocument
+from rag.errors import DocumentNotFound, InvalidDocument, RagError
 from rag.loading import corpus_files, is_html_name, load_file
 from rag.models import Article, ArticleRecord, Chunk, IngestReport
 from rag.storage import ArticleWrite, Audit, ChromaStore
@@ -25,6 +26,19 @@ from rag.syndication import CopyFinder, SyndicationPolicy, body_text, copies_by_
 
 Progress = Callable[[int, int], None]
 log = logging.getLogger("newsrag.indexing")
+
+
+def _say_what_went_in(exc: RagError, written: list[str], removed: list[str], total: int) -> None:
+    """Name, on the error of a write that failed part-way, what it had already done: those articles are live."""
+    exc.written, exc.removed = tuple(written), tuple(removed)
+    shown = ", ".join(written[:10]) + (f" and {len(written) - 10} more" if len(written) > 10 else "")
+    done = f"stored {len(written)} of {total} articles ({shown})" if written else "stored none of the articles"
+    if removed:
+        done += f" and removed {len(removed)} the file no longer holds"
+    exc.args = (
+        f"{exc}. Before it failed this write had {done}: those are live, the rest were not written; sending the "
+        "same request again is safe (what is stored answers unchanged)",
+    )
 
 
 def embedded_text(chunk: Chunk, prefix: str) -> str:
@@ -116,6 +130,8 @@ class Indexer:
     ) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport(articles=len(articles), ids=[a.id for a in articles])
+        if not dry_run:
+            self._store.check_writable()
         stored = self._store.article_records()
         originals = {r.copy_of for r in stored.values() if r.copy_of}
         pending: list[Article] = []
@@ -169,6 +185,8 @@ class Indexer:
             )
             report.seconds = time.perf_counter() - started
             return report
+        written: list[str] = []
+        removed: list[str] = []
         try:
             if sync_files:
                 with self._lock:  # read again under the lock: a write since may have taken an article off the file
@@ -176,14 +194,19 @@ class Indexer:
                         if record.source_file in sync_files and record.id not in seen:
                             self._store.delete_article(record.id)
                             finder.remove(record.id)
+                            removed.append(record.id)
                             report.removed += 1
-            self._write(pending, report, progress)
+            self._write(pending, report, progress, written)
             if copies:
                 empty = np.zeros((0, self._embedder.dim), np.float32)
                 with self._lock:
                     self._store.write_articles([(a, [], empty, []) for a in copies])
-        except BaseException:
+                written.extend(a.id for a in copies)
+        except BaseException as exc:
             self._finder = None  # it may name articles that were never written
+            if isinstance(exc, RagError) and (written or removed):
+                _say_what_went_in(exc, written, removed, len(pending) + len(copies))
+                self._touched_quietly()
             raise
         if report.changed:
             self._touched()
@@ -219,12 +242,26 @@ class Indexer:
         with self._lock:
             self._finder_token = token
 
-    def _write(self, articles: list[Article], report: IngestReport, progress: Progress | None = None) -> None:
+    def _touched_quietly(self) -> None:
+        """`_touched` after a write that failed part-way: the part written is announced if the store lets us."""
+        with contextlib.suppress(RagError):  # the store is failing: other replicas see it after the next write
+            self._touched()
+
+    def _write(
+        self,
+        articles: list[Article],
+        report: IngestReport,
+        progress: Progress | None = None,
+        written: list[str] | None = None,
+    ) -> None:
+        """Embed and store `articles` in batches; `written` collects the ids stored so far (each batch whole)."""
         done = 0
         for batch in self._batches(articles):
             writes = self._embed_batch(batch, report)
             with self._lock:
                 self._store.write_articles(writes)
+            if written is not None:
+                written.extend(a.id for a, _ in batch)
             done += len(batch)
             if progress:
                 progress(done, len(articles))

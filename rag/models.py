@@ -340,10 +340,12 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class IndexSize:
-    """How much the in-memory index holds."""
+    """How much the in-memory index holds; `writes_refused` says why writes are refused while questions are
+    still answered (a full disk)."""
 
     articles: int
     chunks: int
+    writes_refused: str | None = None
 
 
 # What an answer stream yields: pieces of text as they are produced, then the finished Answer.

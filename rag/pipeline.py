@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 from rag.answering import ExtractiveAnswerer, GenerativeAnswerer, stream_text
 from rag.chunking import Chunker
 from rag.conversation import standalone_question
+from rag.deadlines import StoreGate
+from rag.disk import DiskGuard
 from rag.embedding import BGE_SMALL, MINILM, Embedder, OnnxEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder
 from rag.errors import InvalidDocument, InvalidQuestion, ProviderError, RagError
 from rag.extraction import ExtractionPolicy
@@ -74,9 +76,26 @@ def chroma_client_factory(settings: Settings) -> Any:
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_host:
         host, port, ssl = settings.chroma_host, settings.chroma_port, settings.chroma_ssl
-        return lambda: chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
+        timeout = settings.store_timeout_seconds
+
+        def connect() -> Any:
+            client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
+            _limit_http_wait(client, timeout)
+            return client
+
+        return connect
     path = settings.chroma_path
     return lambda: chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def _limit_http_wait(client: Any, seconds: float) -> None:
+    """chromadb builds its HTTP session with no timeout: a hung server would hold the store's thread forever.
+    The gate's deadline answers the request; this frees the thread soon after (a second later)."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(seconds + 1.0)
 
 
 class Pipeline:
@@ -286,17 +305,20 @@ class Pipeline:
             }
             yield event
 
-    def maintain(self) -> Audit | None:
+    def maintain(self, full: bool = False) -> Audit | None:
         """One pass of upkeep (`rag serve` runs one every RAG_REFRESH_SECONDS, in the background): load what
-        changed in the store, then audit the articles that changed (and those with leftovers due): a version
-        whose passages were lost is written again, leftovers of failed or racing writes go once stale."""
+        changed in the store, drop what this process's failed writes left, then audit the articles that changed
+        (and those with leftovers due; every article when `full`): a version whose passages were lost is written
+        again, leftovers of failed or racing writes go once stale."""
         self.retriever.refresh()
+        if self.store.drop_abandoned():
+            self.retriever.refresh(force=True)
         now = time.monotonic()
         due = {i for i, t in self._recheck.items() if t <= now}
         ids = self.retriever.take_changed() | due
-        if not ids:
+        if not ids and not full:
             return None
-        audit = self.indexer.check(sorted(ids))
+        audit = self.indexer.check(None if full else sorted(ids))
         for i in due:
             self._recheck.pop(i, None)
         for i in audit.young:
@@ -313,10 +335,13 @@ class Pipeline:
 
     def health(self) -> IndexSize:
         """Check that the store answers and the in-memory index is current (reloading it if the store
-        changed); raises StoreUnavailable when it does not answer."""
-        self.store.ping()
+        changed); raises StoreUnavailable when it does not answer. With the disk full, questions are still
+        answered from memory, and the store is left alone: `writes_refused` says so."""
+        full = self.store.disk_full()
+        if full is None:
+            self.store.ping()
         snapshot = self.retriever.refresh()
-        return IndexSize(len(snapshot.article_terms), len(snapshot.chunks))
+        return IndexSize(len(snapshot.article_terms), len(snapshot.chunks), full)
 
     def index_size(self) -> IndexSize | None:
         """What the in-memory index holds now, without asking the store (None before it is loaded)."""
@@ -376,6 +401,8 @@ def build_pipeline(settings: Settings) -> Pipeline:
         embedder.dim,
         embedder.name,
         stale_after=settings.stale_chunk_seconds,
+        gate=StoreGate(settings.store_timeout_seconds, settings.store_threads),
+        disk=None if settings.chroma_host else DiskGuard(settings.chroma_path, settings.min_free_disk_mb),
     )
     prefix = make_prefix(settings.embed_prefix)
     chunker = Chunker(

@@ -88,6 +88,18 @@ class Settings(BaseSettings):
         description="Passages no record names are removed once this old (younger ones may be a write landing).",
     )
     refresh_seconds: float = Field(2.0, ge=0, description="How often a replica checks the store for changes.")
+    store_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Deadline of each call into Chroma: past it the request gets a 503 and /health says unavailable.",
+    )
+    store_threads: int = Field(8, ge=1, le=256, description="Threads that call Chroma (a hung store holds no others).")
+    min_free_disk_mb: float = Field(
+        200.0,
+        ge=0,
+        description="Writes are refused (507) while the disk under RAG_DATA_DIR has less free space than this.",
+    )
 
     # Reranking: the cross-encoder reads the best few sentences of the top passages (rag/reranking.py)
     reranker: Literal["minilm-l12", "none"] = Field(

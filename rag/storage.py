@@ -29,7 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import ConfigError, DocumentNotFound, RagError, StoreUnavailable
+from rag.deadlines import Bounded, StoreGate
+from rag.disk import DiskGuard, server_disk_full
+from rag.errors import ConfigError, DocumentNotFound, InsufficientStorage, RagError, StoreUnavailable
 from rag.lexical import TERMS_VERSION, passage_terms
 from rag.models import Article, ArticleRecord, Chunk, Filters, Span, day_number
 
@@ -38,6 +40,7 @@ _WRITE_CHUNKS = 1000  # chunks per upsert: well under Chroma's largest batch
 # A chunk no record names is either left over (a crash, a lost race) or part of a write still landing (its
 # chunks go in before its record): only one this old is left over for sure (RAG_STALE_CHUNK_SECONDS).
 STALE_AFTER_SECONDS = 300.0
+STORE_TIMEOUT_SECONDS = 10.0
 
 ArticleWrite = tuple["Article", Sequence["Chunk"], np.ndarray, Sequence[np.ndarray]]
 _GENERATION_ID = "generation"
@@ -257,47 +260,70 @@ class ChromaStore:
         dim: int,
         model: str = "",
         stale_after: float = STALE_AFTER_SECONDS,
+        gate: StoreGate | None = None,
+        disk: DiskGuard | None = None,
     ) -> None:
         """`model` names the embedding model the vectors come from: an index built with another one is
-        refused (its vectors mean nothing to this model's questions) instead of silently mixed into."""
+        refused (its vectors mean nothing to this model's questions) instead of silently mixed into.
+
+        Every call runs through `gate` (deadlines, its own threads). `disk` guards an embedded index's disk: with
+        one, the store is embedded and is never reopened after a failure (reopening creates collections, which
+        on a full disk can hang the process); without one it is a server, reopened after any failure."""
         self._factory = client_factory
         self.stale_after = stale_after
+        self.gate = gate or StoreGate(STORE_TIMEOUT_SECONDS)
+        self.disk = disk
         self._name = name
         self._dim = dim
         self._model = model
         self._lock = Lock()
         self._cols: tuple[Any, Any, Any] | None = None
+        self._token = ""  # the last change token read
+        self._abandoned: dict[str, str] = {}  # article id -> a version a failed write of this process left chunks of
 
     @contextmanager
-    def _using(self) -> Iterator[tuple[Any, Any, Any]]:
+    def _using(self, write: bool = False) -> Iterator[tuple[Any, Any, Any]]:
+        if self.disk is not None:
+            self.disk.check_write() if write else self.disk.check_read()
         try:
             with self._lock:
                 if self._cols is None:
-                    client = self._factory()
-                    self._cols = tuple(
-                        client.get_or_create_collection(
-                            f"{self._name}-{kind}",
-                            configuration={"hnsw": {"space": "cosine"}},
-                            embedding_function=None,
-                        )
-                        for kind in ("chunks", "articles", "meta")
-                    )
-                    try:
-                        self._check_model(*self._cols)
-                    except RagError:
-                        self._cols = None
-                        raise
+                    create = self.disk is None or self.disk.enough()
+                    self._cols = self.gate.call(self._open, create)
                 cols = self._cols
-            assert cols is not None
-            yield cols
+            yield tuple(Bounded(c, self.gate) for c in cols)  # type: ignore[misc]
         except RagError:
             raise
         except Exception as exc:  # any failure of the client means the store failed
-            with self._lock:
-                self._cols = None
+            if self.disk is None:
+                with self._lock:
+                    self._cols = None
+                if server_disk_full(exc):
+                    raise InsufficientStorage(f"the Chroma server's disk is full: {type(exc).__name__}: {exc}") from exc
+            elif self.disk.is_full(exc):
+                raise self.disk.failed() from exc
             raise StoreUnavailable(f"the vector store is unavailable: {type(exc).__name__}: {exc}") from exc
 
-    def _check_model(self, chunk_col: Any, _: Any, meta_col: Any) -> None:
+    def _open(self, create: bool) -> tuple[Any, Any, Any]:
+        """The three collections, created if missing when `create` (else only opened: nothing is written)."""
+        client = self._factory()
+        names = [f"{self._name}-{kind}" for kind in ("chunks", "articles", "meta")]
+        if create:
+            chunks, articles, meta = (
+                client.get_or_create_collection(n, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None)
+                for n in names
+            )
+        else:
+            try:
+                chunks, articles, meta = (client.get_collection(n, embedding_function=None) for n in names)
+            except Exception as exc:
+                raise InsufficientStorage(
+                    f"the index cannot be created: the disk holding it has too little free space ({exc})"
+                ) from exc
+        self._check_model(chunks, articles, meta, record=create)
+        return chunks, articles, meta
+
+    def _check_model(self, chunk_col: Any, _: Any, meta_col: Any, record: bool = True) -> None:
         """Record which model (and dimension) this index's vectors come from, or refuse another one."""
         want = {"model": self._model, "dim": self._dim}
         got = meta_col.get(ids=[_MODEL_ID], include=["metadatas"]).get("metadatas") or []
@@ -320,7 +346,23 @@ class ChromaStore:
                     "RAG_DATA_DIR for this model"
                 )
         # A new index, or one written before models were recorded: it is taken to be this model's.
-        meta_col.upsert(ids=[_MODEL_ID], embeddings=[[1.0]], metadatas=[want])
+        if record:
+            meta_col.upsert(ids=[_MODEL_ID], embeddings=[[1.0]], metadatas=[want])
+
+    def disk_full(self) -> str | None:
+        """Why writes are refused for want of disk space (None: they are not)."""
+        if self.disk is None:
+            return None
+        try:
+            self.disk.check_write()
+        except InsufficientStorage as exc:
+            return str(exc)
+        return None
+
+    def check_writable(self) -> None:
+        """Raise InsufficientStorage now, before a write embeds anything, if it would be refused."""
+        if self.disk is not None:
+            self.disk.check_write()
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""
@@ -348,71 +390,105 @@ class ChromaStore:
         items = list(items)
         if not items:
             return
-        with self._using() as (chunk_col, article_col, _):
-            before: dict[str, str] = {}  # the version each record named before this write: what it replaces
-            for b in range(0, len(items), _PAGE):
-                got = article_col.get(ids=[a.id for a, *_ in items[b : b + _PAGE]], include=["metadatas"])
-                before.update(
-                    {i: str(m.get("content_hash", "")) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
+        with self._using(write=True) as cols:
+            self._drop_abandoned(*cols)
+            try:
+                self._write(items, *cols)
+            except BaseException:
+                with self._lock:  # its chunks may be in without its record: removed by the next write or upkeep
+                    self._abandoned.update({a.id: a.content_hash for a, chunks, *_ in items if chunks})
+                raise
+
+    def _write(self, items: list[ArticleWrite], chunk_col: Any, article_col: Any, _: Any) -> None:
+        before: dict[str, str] = {}  # the version each record named before this write: what it replaces
+        for b in range(0, len(items), _PAGE):
+            got = article_col.get(ids=[a.id for a, *_ in items[b : b + _PAGE]], include=["metadatas"])
+            before.update(
+                {i: str(m.get("content_hash", "")) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
+            )
+        written = [(a, c, v, sv) for a, c, v, sv in items if c]
+        part: list[ArticleWrite] = []
+        size = 0
+        for n, item in enumerate(written):
+            part.append(item)
+            size += len(item[1])
+            if n == len(written) - 1 or size + len(written[n + 1][1]) > _WRITE_CHUNKS:
+                _upsert_chunks(
+                    chunk_col,
+                    [c for _, cs, _, _ in part for c in cs],
+                    np.concatenate([v for _, _, v, _ in part]),
+                    [x for _, _, _, svs in part for x in svs],
                 )
-            written = [(a, c, v, sv) for a, c, v, sv in items if c]
-            part: list[ArticleWrite] = []
-            size = 0
-            for n, item in enumerate(written):
-                part.append(item)
-                size += len(item[1])
-                if n == len(written) - 1 or size + len(written[n + 1][1]) > _WRITE_CHUNKS:
-                    _upsert_chunks(
-                        chunk_col,
-                        [c for _, cs, _, _ in part for c in cs],
-                        np.concatenate([v for _, _, v, _ in part]),
-                        [x for _, _, _, svs in part for x in svs],
-                    )
-                    part, size = [], 0
-            for b in range(0, len(items), _WRITE_CHUNKS):
-                records = items[b : b + _WRITE_CHUNKS]
-                article_col.upsert(
-                    ids=[a.id for a, _, _, _ in records],
-                    embeddings=[_mean_vector(v, self._dim).tolist() for _, _, v, _ in records],
-                    documents=[a.text for a, _, _, _ in records],
-                    metadatas=[_article_metadata(a, len(c)) for a, c, _, _ in records],
-                )
-            replaced = [(a.id, before[a.id]) for a, *_ in items if before.get(a.id, a.content_hash) != a.content_hash]
-            for b in range(0, len(replaced), 100):
-                stale = [{"$and": [{"article_id": i}, {"article_hash": h}]} for i, h in replaced[b : b + 100]]
-                chunk_col.delete(where=stale[0] if len(stale) == 1 else {"$or": stale})
-            # Two writers of one article that both replaced the same version: each deleted only that version's
-            # chunks, so ours are still there, unless a third writer replaced ours meanwhile. Check, and put back
-            # what is missing while the record names our version.
-            current: dict[str, str] = {}
-            for b in range(0, len(items), _PAGE):
-                got = article_col.get(ids=[a.id for a, *_ in items[b : b + _PAGE]], include=["metadatas"])
-                current.update(
-                    {i: str(m.get("content_hash", "")) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
-                )
-            if written:
-                expected = [c.id for _, chunks, _, _ in written for c in chunks]
-                present: set[str] = set()
-                for b in range(0, len(expected), _PAGE):
-                    present.update(chunk_col.get(ids=expected[b : b + _PAGE], include=[])["ids"])
-                for article, chunks, vectors, sentence_vectors in written:
-                    if current.get(article.id) == article.content_hash and any(c.id not in present for c in chunks):
-                        _upsert_chunks(chunk_col, chunks, vectors, sentence_vectors)
-            # The loser of a race removes its own version; what older writes left behind goes once it is stale.
-            lost = [
-                {"$and": [{"article_id": a.id}, {"article_hash": a.content_hash}]}
-                for a, *_ in items
-                if current.get(a.id) != a.content_hash
-            ]
-            cutoff = time.time() - self.stale_after
-            old = [
-                {"$and": [{"article_id": i}, {"article_hash": {"$ne": h}}, {"written_at": {"$lt": cutoff}}]}
-                for i, h in current.items()
-            ]
-            gone = lost + old
-            for b in range(0, len(gone), 100):
-                some = gone[b : b + 100]
-                chunk_col.delete(where=some[0] if len(some) == 1 else {"$or": some})
+                part, size = [], 0
+        for b in range(0, len(items), _WRITE_CHUNKS):
+            records = items[b : b + _WRITE_CHUNKS]
+            article_col.upsert(
+                ids=[a.id for a, _, _, _ in records],
+                embeddings=[_mean_vector(v, self._dim).tolist() for _, _, v, _ in records],
+                documents=[a.text for a, _, _, _ in records],
+                metadatas=[_article_metadata(a, len(c)) for a, c, _, _ in records],
+            )
+        replaced = [(a.id, before[a.id]) for a, *_ in items if before.get(a.id, a.content_hash) != a.content_hash]
+        for b in range(0, len(replaced), 100):
+            stale = [{"$and": [{"article_id": i}, {"article_hash": h}]} for i, h in replaced[b : b + 100]]
+            chunk_col.delete(where=stale[0] if len(stale) == 1 else {"$or": stale})
+        # Two writers of one article that both replaced the same version: each deleted only that version's
+        # chunks, so ours are still there, unless a third writer replaced ours meanwhile. Check, and put back
+        # what is missing while the record names our version.
+        current: dict[str, str] = {}
+        for b in range(0, len(items), _PAGE):
+            got = article_col.get(ids=[a.id for a, *_ in items[b : b + _PAGE]], include=["metadatas"])
+            current.update(
+                {i: str(m.get("content_hash", "")) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
+            )
+        if written:
+            expected = [c.id for _, chunks, _, _ in written for c in chunks]
+            present: set[str] = set()
+            for b in range(0, len(expected), _PAGE):
+                present.update(chunk_col.get(ids=expected[b : b + _PAGE], include=[])["ids"])
+            for article, chunks, vectors, sentence_vectors in written:
+                if current.get(article.id) == article.content_hash and any(c.id not in present for c in chunks):
+                    _upsert_chunks(chunk_col, chunks, vectors, sentence_vectors)
+        # The loser of a race removes its own version; what older writes left behind goes once it is stale.
+        lost = [
+            {"$and": [{"article_id": a.id}, {"article_hash": a.content_hash}]}
+            for a, *_ in items
+            if current.get(a.id) != a.content_hash
+        ]
+        cutoff = time.time() - self.stale_after
+        old = [
+            {"$and": [{"article_id": i}, {"article_hash": {"$ne": h}}, {"written_at": {"$lt": cutoff}}]}
+            for i, h in current.items()
+        ]
+        gone = lost + old
+        for b in range(0, len(gone), 100):
+            some = gone[b : b + 100]
+            chunk_col.delete(where=some[0] if len(some) == 1 else {"$or": some})
+
+    def drop_abandoned(self) -> int:
+        """Remove the chunks this process's failed writes left, where no record names their version (the next
+        write does this too); returns how many versions were dropped."""
+        if not self._abandoned:
+            return 0
+        with self._using() as cols:
+            return self._drop_abandoned(*cols)
+
+    def _drop_abandoned(self, chunk_col: Any, article_col: Any, _: Any) -> int:
+        with self._lock:
+            pending = dict(self._abandoned)
+        if not pending:
+            return 0
+        got = article_col.get(ids=list(pending), include=["metadatas"])
+        current = {i: str(m.get("content_hash", "")) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
+        gone = [{"$and": [{"article_id": i}, {"article_hash": h}]} for i, h in pending.items() if current.get(i) != h]
+        for b in range(0, len(gone), 100):
+            some = gone[b : b + 100]
+            chunk_col.delete(where=some[0] if len(some) == 1 else {"$or": some})
+        with self._lock:
+            for i, h in pending.items():
+                if self._abandoned.get(i) == h:
+                    del self._abandoned[i]
+        return len(gone)
 
     def delete_article(self, article_id: str) -> None:
         """Remove an article: its record first (it disappears at once), then its chunks."""
@@ -426,7 +502,7 @@ class ChromaStore:
         """Record `article_ids` as copies of `original` (their records only; copies have no chunks)."""
         if not article_ids:
             return
-        with self._using() as (_, article_col, _):
+        with self._using(write=True) as (_, article_col, _):
             article_col.update(ids=list(article_ids), metadatas=[{"copy_of": original} for _ in article_ids])
 
     def touch(self) -> str:
@@ -472,11 +548,15 @@ class ChromaStore:
     # -- reads ----------------------------------------------------------------------------
 
     def generation(self) -> str:
-        """The change token ('' for an index never written to)."""
+        """The change token ('' for an index never written to). While an embedded index's disk is full after a
+        failed write nothing can change it, and reading it could hang: the last token read is the answer."""
+        if self.disk is not None and self.disk.full and not self.disk.enough():
+            return self._token
         with self._using() as (_, _, meta_col):
             got = meta_col.get(ids=[_GENERATION_ID], include=["metadatas"])
         metas = got.get("metadatas") or []
-        return str(metas[0].get("token", "")) if metas else ""
+        self._token = str(metas[0].get("token", "")) if metas else ""
+        return self._token
 
     def count_chunks(self) -> int:
         with self._using() as (chunk_col, _, _):

@@ -30,7 +30,13 @@ from rag.models import ArticleFields
 router = APIRouter(tags=["documents"])
 
 _READ_ERRORS = {401: {"model": Problem}, 403: {"model": Problem}, 503: {"model": Problem}}
-_WRITE_ERRORS = {**_READ_ERRORS, 413: {"model": Problem}, 422: {"model": Problem}, 429: {"model": Problem}}
+_WRITE_ERRORS = {
+    **_READ_ERRORS,
+    413: {"model": Problem},
+    422: {"model": Problem},
+    429: {"model": Problem},
+    507: {"model": Problem},
+}
 _UPLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.(txt|jsonl|html?|html?\.gz)$", re.IGNORECASE)
 
 ArticleId = Annotated[str, Path(pattern=ARTICLE_ID_PATTERN, description="An article id from GET /documents.")]

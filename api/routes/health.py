@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -25,7 +26,7 @@ def _feeds(request: Request) -> list[FeedHealth]:
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
-def health(request: Request) -> JSONResponse:
+async def health(request: Request) -> JSONResponse:
     state = request.app.state
     if not state.ready.is_set():
         if state.startup_error:
@@ -38,16 +39,20 @@ def health(request: Request) -> JSONResponse:
             body = Health(status="loading", detail="ingesting the seed corpus")
         return JSONResponse(_dump(body), status_code=503)
     try:
-        size = state.pipeline.health()
+        # On threads of its own (`probes`): when queries hold every worker thread, waiting on a hung store, a
+        # load balancer's probe still gets its answer. /metrics asks nothing of the store: it runs on the loop.
+        size = await anyio.to_thread.run_sync(state.pipeline.health, limiter=state.probes)
     except RagError as exc:
         return JSONResponse(_dump(Health(status="unavailable", detail=str(exc))), status_code=503)
     feeds = _feeds(request)
-    body = Health(status="ready", articles=size.articles, chunks=size.chunks, feeds=feeds or None)
+    body = Health(
+        status="ready", detail=size.writes_refused, articles=size.articles, chunks=size.chunks, feeds=feeds or None
+    )
     return JSONResponse(_dump(body), status_code=200)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
-def metrics(request: Request) -> Response:
+async def metrics(request: Request) -> Response:
     """Prometheus metrics: request counts and latency histograms by route, index size, each feed's polls."""
     size = request.app.state.pipeline.index_size()
     articles, chunks = (size.articles, size.chunks) if size else (None, None)
