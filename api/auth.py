@@ -1,51 +1,68 @@
 """API keys and per-key rate limits.
 
 Writes need a key from RAG_API_KEYS; with none configured, writes are disabled rather than open.
-Keys are compared in constant time. Each key has a token bucket of RAG_RATE_LIMIT_PER_MINUTE.
+Keys are compared in constant time. Each key may make RAG_RATE_LIMIT_PER_MINUTE requests in any minute
+(a moving window, counted by the `limits` library): in this process by default, so each replica counts
+its own, or across every replica with RAG_RATE_LIMIT_STORAGE=redis://host:6379.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
-import threading
 import time
 
 from fastapi import HTTPException, Request
+from limits import RateLimitItemPerMinute
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+log = logging.getLogger("newsrag.api")
+# A shared counter store that does not answer within this long lets the request through (logged): the limit
+# protects the service, and must not become the reason it is down.
+_STORAGE_TIMEOUT_SECONDS = 0.5
 
 
 class RateLimiter:
-    """Token buckets by key: `per_minute` requests a minute, bursts up to the same number."""
+    """`per_minute` requests per key in any 60 s, counted in `storage_uri` (memory:// or redis://...)."""
 
-    def __init__(self, per_minute: int) -> None:
-        self._rate = per_minute / 60.0
-        self._capacity = float(per_minute)
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, per_minute: int, storage_uri: str = "memory://") -> None:
+        self._item = RateLimitItemPerMinute(per_minute) if per_minute > 0 else None
+        options: dict[str, float | str | bool] = {}
+        if storage_uri.startswith(("redis://", "rediss://", "redis+unix://")):
+            options = {"socket_timeout": _STORAGE_TIMEOUT_SECONDS, "socket_connect_timeout": _STORAGE_TIMEOUT_SECONDS}
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri, **options))
+        self._failing_since: float | None = None
 
     def retry_after(self, key: str) -> float:
         """0 when the request may proceed (and is counted); else seconds until it may."""
-        if self._capacity <= 0:
+        if self._item is None:
             return 0.0
-        now = time.monotonic()
-        with self._lock:
-            tokens, stamp = self._buckets.get(key, (self._capacity, now))
-            tokens = min(self._capacity, tokens + (now - stamp) * self._rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
+        try:
+            if self._limiter.hit(self._item, key):
+                self._failing_since = None
                 return 0.0
-            self._buckets[key] = (tokens, now)
-            return (1.0 - tokens) / self._rate
+            reset, _ = self._limiter.get_window_stats(self._item, key)
+        except Exception as exc:  # the shared counter store failed: let the request through, say so once a minute
+            now = time.monotonic()
+            if self._failing_since is None or now - self._failing_since > 60:
+                self._failing_since = now
+                log.warning("rate limit not enforced: its counter store failed: %s: %s", type(exc).__name__, exc)
+            return 0.0
+        return max(reset - time.time(), 0.001)
 
 
 class KeyGuard:
     """Decides whether a request may read or write, by the key it presents."""
 
-    def __init__(self, keys: tuple[str, ...], require_key_for_read: bool, per_minute: int) -> None:
+    def __init__(
+        self, keys: tuple[str, ...], require_key_for_read: bool, per_minute: int, storage_uri: str = "memory://"
+    ) -> None:
         self._digests = [hashlib.sha256(k.encode()).digest() for k in keys]
         self._require_for_read = require_key_for_read
-        self._limiter = RateLimiter(per_minute)
+        self._limiter = RateLimiter(per_minute, storage_uri)
 
     @staticmethod
     def presented(request: Request) -> str | None:

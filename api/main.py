@@ -107,7 +107,9 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         app.state.upkeep = None
         app.state.stopping = threading.Event()
         app.state.probes = anyio.CapacityLimiter(4)  # /health's threads (api/routes/health.py)
-        app.state.guard = KeyGuard(settings.keys, settings.require_key_for_read, settings.rate_limit_per_minute)
+        app.state.guard = KeyGuard(
+            settings.keys, settings.require_key_for_read, settings.rate_limit_per_minute, settings.rate_limit_storage
+        )
         worker = threading.Thread(target=_warm_up, args=(app, built, settings), name="warm-up", daemon=True)
         worker.start()
         yield

@@ -75,6 +75,7 @@ def run(hang_seconds: float, readers: int, store_timeout: float) -> HangResult:
                 stop = threading.Event()
 
                 def record(route: str, call: Callable[[], httpx.Response]) -> None:
+                    during = hanging.is_set()  # a request counts if the store hung at its start or at its end
                     started = time.perf_counter()
                     try:
                         status = call().status_code
@@ -83,7 +84,7 @@ def run(hang_seconds: float, readers: int, store_timeout: float) -> HangResult:
                         with lock:
                             result.hung_requests += 1
                     took = time.perf_counter() - started
-                    if hanging.is_set():
+                    if during or hanging.is_set():
                         with lock:
                             slowest[route] = max(slowest.get(route, 0.0), took)
                             statuses.setdefault(route, Counter())[status] += 1
@@ -107,13 +108,14 @@ def run(hang_seconds: float, readers: int, store_timeout: float) -> HangResult:
                 def prober() -> None:
                     with httpx.Client(base_url=url, timeout=client_timeout) as http:
                         while not stop.wait(0.2):
+                            during = hanging.is_set()
                             started = time.perf_counter()
                             try:
                                 health = http.get("/health")
                             except httpx.TimeoutException:
                                 continue
                             took = time.perf_counter() - started
-                            if hanging.is_set():
+                            if during or hanging.is_set():
                                 with lock:
                                     slowest["/health"] = max(slowest.get("/health", 0.0), took)
                                     statuses.setdefault("/health", Counter())[health.status_code] += 1

@@ -5,8 +5,9 @@ partition that drops packets). Each call into Chroma runs here instead: on a bou
 nothing else, so a hung store cannot take the threads that serve `/health`, `/metrics` and the page, and with a
 deadline, past which the caller gets `StoreUnavailable` naming the store.
 
-After a call misses its deadline the store counts as down: other calls fail at once instead of queueing behind
-the hung ones, and one call at a time is let through as a probe. The first that answers in time ends it.
+After a call misses its deadline the store counts as down: calls fail at once instead of queueing behind the
+hung ones, and each failing call makes sure a probe is under way (one at a time, in the background, with the
+same deadline). The first probe that answers ends it; no request ever waits on a probe.
 """
 
 from __future__ import annotations
@@ -32,7 +33,12 @@ class StoreGate:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="store")
         self._lock = threading.Lock()
         self._down: str | None = None  # why the store counts as down
+        self._probe: Callable[[], object] | None = None
         self._probing = False
+
+    def probe_with(self, probe: Callable[[], object]) -> None:
+        """The cheapest call that shows the store answers (run on the pool while it is down)."""
+        self._probe = probe
 
     @property
     def down(self) -> str | None:
@@ -41,38 +47,46 @@ class StoreGate:
 
     def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(*args, **kwargs)` on the store's pool, within the deadline; StoreUnavailable past it, or at once
-        while the store is down and another call is already probing it."""
-        with self._lock:
-            probe = self._down is not None
-            if probe and self._probing:
-                raise StoreUnavailable(f"{self._down}; waiting for it to answer again")
-            self._probing = self._probing or probe
-        try:
-            future = self._pool.submit(fn, *args, **kwargs)
-            try:
-                result = future.result(timeout=self.timeout_seconds)
-            except FutureTimeout:
-                future.cancel()  # a call still queued never runs: its caller was told it failed
-                reason = f"{self._what} did not answer within {self.timeout_seconds:g} s (RAG_STORE_TIMEOUT_SECONDS)"
-                with self._lock:
-                    self._down = reason
-                raise StoreUnavailable(reason) from None
-        except StoreUnavailable:
-            raise
-        except BaseException:
-            self._answered()  # it failed, but in time: the store is not hung
-            raise
-        finally:
-            if probe:
-                with self._lock:
-                    self._probing = False
-        self._answered()
-        return result
-
-    def _answered(self) -> None:
+        while the store is down."""
         if self._down is not None:
+            self._start_probe()
+            raise StoreUnavailable(f"{self._down}; checking whether it answers again")
+        try:
+            return self._within_deadline(fn, *args, **kwargs)
+        except StoreUnavailable:
+            self._start_probe()
+            raise
+
+    def _within_deadline(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        future = self._pool.submit(fn, *args, **kwargs)
+        try:
+            return future.result(timeout=self.timeout_seconds)
+        except FutureTimeout:
+            future.cancel()  # a call still queued never runs: its caller was told it failed
+            reason = f"{self._what} did not answer within {self.timeout_seconds:g} s (RAG_STORE_TIMEOUT_SECONDS)"
+            with self._lock:
+                self._down = reason
+            raise StoreUnavailable(reason) from None
+
+    def _start_probe(self) -> None:
+        with self._lock:
+            if self._probing or self._probe is None or self._down is None:
+                return
+            self._probing = True
+        threading.Thread(target=self._run_probe, name="store-probe", daemon=True).start()
+
+    def _run_probe(self) -> None:
+        assert self._probe is not None
+        try:
+            self._within_deadline(self._probe)
+        except Exception:  # still down (timed out, or failed): the next call starts another probe
+            return
+        else:
             with self._lock:
                 self._down = None
+        finally:
+            with self._lock:
+                self._probing = False
 
     def close(self) -> None:
         """Stop taking calls; threads still inside a hung call are left to it."""

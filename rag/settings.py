@@ -181,6 +181,11 @@ class Settings(BaseSettings):
     )
     require_key_for_read: bool = False
     rate_limit_per_minute: int = Field(120, ge=0, description="Requests a minute per API key; 0 = unlimited.")
+    rate_limit_storage: str = Field(
+        "memory://",
+        pattern=r"^(memory://|(redis|rediss|redis\+unix)://.+)$",
+        description="Where rate-limit counters live: memory:// (per replica) or redis://host:6379 (across replicas).",
+    )
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest JSON request body.")
     body_timeout_seconds: float = Field(
         30.0, gt=0, le=3600, description="A request body that stops arriving for this long gets a 408."

@@ -280,6 +280,7 @@ class ChromaStore:
         self._cols: tuple[Any, Any, Any] | None = None
         self._token = ""  # the last change token read
         self._abandoned: dict[str, str] = {}  # article id -> a version a failed write of this process left chunks of
+        self.gate.probe_with(self._probe)
 
     @contextmanager
     def _using(self, write: bool = False) -> Iterator[tuple[Any, Any, Any]]:
@@ -303,6 +304,14 @@ class ChromaStore:
             elif self.disk.is_full(exc):
                 raise self.disk.failed() from exc
             raise StoreUnavailable(f"the vector store is unavailable: {type(exc).__name__}: {exc}") from exc
+
+    def _probe(self) -> None:
+        """Whether the store answers, called on the gate's pool while it counts as down."""
+        cols = self._cols
+        if cols is None:
+            self._factory().heartbeat()
+        else:
+            cols[0].count()
 
     def _open(self, create: bool) -> tuple[Any, Any, Any]:
         """The three collections, created if missing when `create` (else only opened: nothing is written)."""
