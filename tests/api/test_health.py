@@ -74,3 +74,25 @@ def test_health_shows_the_start_up_ingest_while_it_runs(tmp_path: Path) -> None:
         while client.get("/health").status_code != 200:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_a_failed_start_up_is_tried_again_until_the_store_is_there(tmp_path: Path) -> None:
+    from tests.rag.test_chroma_server import ChromaServer
+
+    server = ChromaServer(tmp_path / "chroma")
+    settings = make_settings(tmp_path, chroma_host="127.0.0.1", chroma_port=server.port, ingest_on_start=False)
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 30
+        while "trying again" not in (client.get("/health").json().get("detail") or ""):
+            assert time.monotonic() < deadline, "start-up never said it would try again"
+            time.sleep(0.05)
+        health = client.get("/health").json()
+        assert health["status"] == "unavailable" and "start-up failed (attempt" in health["detail"]
+        server.start()
+        try:
+            deadline = time.monotonic() + 40
+            while client.get("/health").status_code != 200:
+                assert time.monotonic() < deadline, "start-up was not tried again"
+                time.sleep(0.1)
+        finally:
+            server.stop()
