@@ -61,6 +61,7 @@ def _start(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
         report = pipeline.ingest([settings.seeds_dir], progress=progress)
         log.info("ingested %d articles (%d chunks) in %.1fs", report.articles, report.chunks, report.seconds)
     pipeline.load()
+    pipeline.refresh_in_background()  # the upkeep thread follows the store: no question waits for a reload
     state.startup_error = None
     state.ready.set()
     state.upkeep = threading.Thread(target=_upkeep, args=(app, pipeline, settings), name="upkeep", daemon=True)
@@ -115,6 +116,9 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         yield
         app.state.stopping.set()
         worker.join(timeout=30)
+        if app.state.upkeep is not None:
+            app.state.upkeep.join(timeout=30)
+            built.refresh_in_background(False)  # questions follow the store themselves again
         if app.state.watcher is not None:
             app.state.watcher.stop()
 

@@ -328,6 +328,12 @@ class Pipeline:
             self.retriever.take_changed()  # what this pass wrote is sound
         return audit
 
+    def refresh_in_background(self, on: bool = True) -> None:
+        """From now on questions answer from the snapshot in memory and never reload it themselves: whoever calls
+        this keeps it current with `maintain` (`rag serve`'s upkeep thread; `on=False` when it stops). A write
+        through this replica still loads what it wrote before it answers."""
+        self.retriever.refresh_on_query = not on
+
     def load(self) -> IndexSize:
         """Load the in-memory index from the store now (at start-up), whatever was loaded before."""
         snapshot = self.retriever.refresh(force=True)
@@ -340,7 +346,8 @@ class Pipeline:
         full = self.store.disk_full()
         if full is None:
             self.store.ping()
-        snapshot = self.retriever.refresh()
+        current = self.retriever.snapshot
+        snapshot = self.retriever.refresh() if self.retriever.refresh_on_query or current is None else current
         return IndexSize(len(snapshot.article_terms), len(snapshot.chunks), full)
 
     def index_size(self) -> IndexSize | None:

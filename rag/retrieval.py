@@ -58,6 +58,9 @@ class HybridRetriever:
         self._checked_at = 0.0
         self._lock = threading.Lock()
         self._unchecked: set[str] = set()  # articles changed since the last take_changed()
+        # Whether a question reloads the snapshot itself when the store changed. `rag serve` turns it off: its
+        # upkeep thread keeps the snapshot current, so that no question ever waits for a reload.
+        self.refresh_on_query = True
 
     @property
     def snapshot(self) -> Snapshot | None:
@@ -98,7 +101,8 @@ class HybridRetriever:
         policy = self.policy
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        snapshot = self.refresh()
+        current = self._snapshot
+        snapshot = self.refresh() if self.refresh_on_query or current is None else current
         if not snapshot.chunks:
             raise IndexNotReady("the index is empty: ingest some articles first")
         question = Question.parse(text, snapshot.lexical)
