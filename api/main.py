@@ -91,6 +91,8 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         worker.join(timeout=30)
         if app.state.watcher is not None:
             app.state.watcher.stop()
+        if pipeline is None:  # built here: closed here
+            built.close()
 
     app = FastAPI(
         title="newsrag",
