@@ -158,36 +158,48 @@ class LexicalIndex:
     def sync(self, chunks: Sequence[Chunk], tokenised: Sequence[Sequence[str]]) -> LexicalView:
         """Bring the index to exactly `chunks` (every visible chunk, in the snapshot's row order) with their
         terms `tokenised`, and return the view that searches it by those rows. Only the articles whose version
-        changed are written."""
+        changed are written. A folder that cannot be written (a full disk, a broken index) is given up for
+        this process's life: the index is then rebuilt in memory, and questions are still answered."""
         with self._lock:
-            index = self._open()
-            writer = self._writer
-            assert writer is not None
-            want: dict[str, str] = {}
-            for c in chunks:
-                want.setdefault(c.article_id, c.article_hash)
-            stale = [a for a, h in self._state.items() if want.get(a) != h]
-            fresh = {a for a, h in want.items() if self._state.get(a) != h}
-            if stale or fresh:
-                self._save_state({**self._state, **dict.fromkeys([*stale, *fresh], "")})
-                try:
-                    for article_id in stale:
-                        writer.delete_documents_by_term("article_id", article_id)
-                    for c, found in zip(chunks, tokenised, strict=True):
-                        if c.article_id in fresh:
-                            writer.add_document(self._document(c, found))
-                    writer.commit()
-                except BaseException:
-                    writer.rollback()  # nothing half-written is committed with the next sync
+            try:
+                return self._sync(chunks, tokenised)
+            except (OSError, ValueError) as exc:
+                if self._path is None:
                     raise
-                index.reload()
-                self._state = want
-                self._save_state(want)
-                added = sum(1 for c in chunks if c.article_id in fresh)
-                self.indexed_chunks += added
-                gone = sum(1 for a in stale if a not in want)
-                log.info("lexical index: %d articles (%d chunks) indexed, %d removed", len(fresh), added, gone)
-            return LexicalView(index.searcher(), self._schema, {chunk_key(c.id): row for row, c in enumerate(chunks)})
+                log.error("lexical index %s cannot be written (%s): this process keeps it in memory", self._path, exc)
+                self._release()
+                self._path = None
+                return self._sync(chunks, tokenised)
+
+    def _sync(self, chunks: Sequence[Chunk], tokenised: Sequence[Sequence[str]]) -> LexicalView:
+        index = self._open()
+        writer = self._writer
+        assert writer is not None
+        want: dict[str, str] = {}
+        for c in chunks:
+            want.setdefault(c.article_id, c.article_hash)
+        stale = [a for a, h in self._state.items() if want.get(a) != h]
+        fresh = {a for a, h in want.items() if self._state.get(a) != h}
+        if stale or fresh:
+            self._save_state({**self._state, **dict.fromkeys([*stale, *fresh], "")})
+            try:
+                for article_id in stale:
+                    writer.delete_documents_by_term("article_id", article_id)
+                for c, found in zip(chunks, tokenised, strict=True):
+                    if c.article_id in fresh:
+                        writer.add_document(self._document(c, found))
+                writer.commit()
+            except BaseException:
+                writer.rollback()  # nothing half-written is committed with the next sync
+                raise
+            index.reload()
+            self._state = want
+            self._save_state(want)
+            added = sum(1 for c in chunks if c.article_id in fresh)
+            self.indexed_chunks += added
+            gone = sum(1 for a in stale if a not in want)
+            log.info("lexical index: %d articles (%d chunks) indexed, %d removed", len(fresh), added, gone)
+        return LexicalView(index.searcher(), self._schema, {chunk_key(c.id): row for row, c in enumerate(chunks)})
 
     @staticmethod
     def _document(chunk: Chunk, found: Sequence[str]) -> tantivy.Document:
@@ -202,11 +214,15 @@ class LexicalIndex:
     def close(self) -> None:
         """Let go of the writer and the directory (another process may open it then)."""
         with self._lock:
-            self._writer = None
-            self._index = None
-            if self._owner is not None:
-                self._owner()  # closing the file lets go of its lock
-                self._owner = None
+            self._release()
+
+    def _release(self) -> None:
+        self._writer = None
+        self._index = None
+        self._state = {}
+        if self._owner is not None:
+            self._owner()  # closing the file lets go of its lock
+            self._owner = None
 
 
 class LexicalView:

@@ -204,3 +204,17 @@ def test_a_restarted_replica_reopens_its_index_and_a_second_replica_indexes_only
     assert replica.retriever.lexical.indexed_chunks == chunks + added  # a removal writes nothing
     restarted.close()
     replica.close()
+
+
+def test_a_folder_that_cannot_be_written_is_given_up_for_memory(tmp_path: Path) -> None:
+    chunks, docs = corpus_v1()
+    LexicalIndex(tmp_path / "lex").sync(chunks, docs)
+    state = tmp_path / "lex" / "state.json"
+    state.unlink()
+    state.mkdir()  # neither read, nor removed, nor replaced: as a disk that fails every write
+    index = LexicalIndex(tmp_path / "lex")
+    view = index.sync(chunks, docs)
+    assert index.path is None and index.indexed_chunks == 4
+    assert sorted(row for row, _ in view.top(["gas"], 10)) == [0, 1, 3]
+    view = index.sync(chunks[:2], docs[:2])  # and it goes on following the store, in memory
+    assert sorted(row for row, _ in view.top(["gas"], 10)) == [0, 1]
