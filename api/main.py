@@ -121,6 +121,8 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
             built.refresh_in_background(False)  # questions follow the store themselves again
         if app.state.watcher is not None:
             app.state.watcher.stop()
+        if pipeline is None:  # built here: closed here
+            built.close()
 
     app = FastAPI(
         title="newsrag",

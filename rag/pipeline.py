@@ -27,6 +27,7 @@ from rag.feeds import FeedLog, FeedPoller, is_feed_name
 from rag.fetching import Fetcher, FetchPolicy, page_article, url_article_id
 from rag.generation import OpenAIGenerator, build_rewrite_messages
 from rag.indexing import Indexer, Progress, make_prefix
+from rag.lexical import LexicalIndex
 from rag.loading import RowReader, article_from_fields, corpus_row, upload_articles, within_limit
 from rag.models import (
     Answer,
@@ -334,6 +335,10 @@ class Pipeline:
         through this replica still loads what it wrote before it answers."""
         self.retriever.refresh_on_query = not on
 
+    def close(self) -> None:
+        """Let go of what this pipeline holds on disk (the lexical index's directory)."""
+        self.retriever.lexical.close()
+
     def load(self) -> IndexSize:
         """Load the in-memory index from the store now (at start-up), whatever was loaded before."""
         snapshot = self.retriever.refresh(force=True)
@@ -421,7 +426,13 @@ def build_pipeline(settings: Settings) -> Pipeline:
     syndication = SyndicationPolicy(threshold=settings.fold_threshold, enabled=settings.fold_copies)
     indexer = Indexer(store, embedder, chunker, prefix, syndication=syndication)
     tuned = policies(settings)
-    retriever = HybridRetriever(store, embedder, tuned.retrieval, refresh_seconds=settings.refresh_seconds)
+    retriever = HybridRetriever(
+        store,
+        embedder,
+        tuned.retrieval,
+        refresh_seconds=settings.refresh_seconds,
+        lexical=LexicalIndex(settings.lexical_path),
+    )
     answerer = ExtractiveAnswerer(tuned.answer)
     fetcher = Fetcher(
         FetchPolicy(

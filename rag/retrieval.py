@@ -7,8 +7,9 @@ through its bindings and a filtered one, scanning metadata, 50 ms. Beyond that i
 index.
 
 Each replica keeps a snapshot of the visible chunks in memory (texts, passage vectors, stored sentence
-vectors and the BM25 index) and reloads it when the store's change token moves, so replicas sharing one
-Chroma server all see writes made through any of them.
+vectors) and reloads it when the store's change token moves, so replicas sharing one Chroma server all see
+writes made through any of them. Its BM25 index (`rag.lexical`) lives on the replica's disk and is updated
+with the articles each reload found changed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from rag.embedding import Embedder
 from rag.errors import IndexNotReady
+from rag.lexical import LexicalIndex
 from rag.memory import release_free_heap
 from rag.models import Filters, ScoredChunk
 from rag.policies import RetrievalPolicy
@@ -49,8 +51,11 @@ class HybridRetriever:
         embedder: Embedder,
         policy: RetrievalPolicy | None = None,
         refresh_seconds: float = 2.0,
+        lexical: LexicalIndex | None = None,
     ) -> None:
+        """`lexical`: the replica's lexical index (default: one in memory, rebuilt by each new retriever)."""
         self._store = store
+        self.lexical = lexical or LexicalIndex()
         self._embedder = embedder
         self.policy = policy or RetrievalPolicy()
         self._refresh_seconds = refresh_seconds
@@ -83,6 +88,7 @@ class HybridRetriever:
                     previous=self._snapshot,
                     cached_chunks=self.policy.cached_chunks,
                     cached_articles=self.policy.cached_articles,
+                    lexical=self.lexical,
                 )
                 self._unchecked.update(self._snapshot.changed)
                 release_free_heap()
@@ -127,9 +133,8 @@ class HybridRetriever:
                 rows = [snapshot.by_id[i] for i, _ in dense if i in snapshot.by_id]
                 lists.append(([r for r in rows if mask is None or mask[r]], policy.dense_weight))
         t3 = time.perf_counter()
-        scores = snapshot.lexical.scores(question.terms)
-        for _, mask in scopes:
-            found = snapshot.lexical.top(scores, policy.candidates, mask)
+        for scope, _ in scopes:
+            found = snapshot.lexical.top(question.terms, policy.candidates, scope)
             lists.append(([i for i, _ in found], policy.lexical_weight))
         t4 = time.perf_counter()
         fused = self._fuse(snapshot, lists, max(top_k, policy.rerank_depth))

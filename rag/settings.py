@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Where the embedded Chroma database lives.")
     seeds_dir: Path = Field(Path("seeds"), description="Corpus ingested on first start.")
     ingest_on_start: bool = Field(True, description="Ingest seeds_dir at start-up when the index is empty.")
+    lexical_dir: Path | None = Field(
+        None,
+        description="Where this replica keeps its BM25 index (default data_dir/lexical); one replica per "
+        "directory (a second one given it keeps its index in memory).",
+    )
 
     # Chroma: embedded (PersistentClient under data_dir) unless chroma_host is set.
     chroma_host: str | None = None
@@ -251,3 +256,8 @@ class Settings(BaseSettings):
     @property
     def chroma_path(self) -> Path:
         return self.data_dir / "chroma"
+
+    @property
+    def lexical_path(self) -> Path:
+        """This replica's lexical index of the collection (`rag.lexical`)."""
+        return (self.lexical_dir or self.data_dir / "lexical") / self.collection

@@ -1,6 +1,7 @@
 """What a replica holds in memory about one version of the index, and the bounded caches derived from it.
 
-A snapshot holds the visible chunks, their passage vectors and the BM25 index. What is derived from a chunk
+A snapshot holds the visible chunks, their passage vectors and its view of the lexical index (`rag.lexical`:
+on disk, brought up to date with each snapshot loaded, searched as of that snapshot). What is derived from a chunk
 on every question that reads it (its decoded sentence vectors, its sentences' terms, an article's term set) is
 made on first use and kept in a bounded cache: only retrieved chunks are ever asked about, so a cache holds
 the corpus's popular few. The stages after retrieval read a chunk's sentences through `sentences(chunk_id)`,
@@ -15,7 +16,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from rag.lexical import LexicalIndex, passage_terms
+from rag.lexical import LexicalIndex, LexicalView, passage_terms
 from rag.models import Copy, Filters, day_number
 from rag.storage import ChromaStore, StoredChunk
 from rag.syndication import copies_by_original
@@ -128,7 +129,7 @@ class Snapshot:
     vectors: np.ndarray
     tokenised: list[tuple[str, ...]]
     by_id: dict[str, int]
-    lexical: LexicalIndex
+    lexical: LexicalView
     chunk_terms: ChunkTerms
     article_terms: ArticleTerms
     sources: np.ndarray
@@ -172,9 +173,11 @@ class Snapshot:
         cached_articles: int = 512,
         copies: dict[str, tuple[Copy, ...]] | None = None,
         changed: tuple[str, ...] = (),
+        lexical: LexicalIndex | None = None,
     ) -> Snapshot:
         """A snapshot of `chunks` (in article order) and their passage vectors (rows in the same order);
-        `tokenised` (their terms, same order) saves re-tokenising."""
+        `tokenised` (their terms, same order) saves re-tokenising. `lexical` (default: a new one in memory) is
+        brought up to date with `chunks`: only the articles whose version it lacks are indexed."""
         if tokenised is None:
             tokenised = [chunk_terms(s) for s in chunks]
         rows: dict[str, range] = {}
@@ -189,7 +192,7 @@ class Snapshot:
             vectors=vectors,
             tokenised=tokenised,
             by_id={s.chunk.id: i for i, s in enumerate(chunks)},
-            lexical=LexicalIndex(tokenised),
+            lexical=(lexical or LexicalIndex()).sync([s.chunk for s in chunks], tokenised),
             chunk_terms=ChunkTerms(tokenised),
             article_terms=ArticleTerms(rows, tokenised, cached_articles),
             sources=np.asarray([s.chunk.source for s in chunks], dtype=object),
@@ -208,14 +211,18 @@ class Snapshot:
         previous: Snapshot | None = None,
         cached_chunks: int = 4096,
         cached_articles: int = 512,
+        lexical: LexicalIndex | None = None,
     ) -> Snapshot:
         """The store's visible chunks. With a `previous` snapshot only the articles whose version
-        changed are fetched and tokenised; the rest is reused."""
+        changed are fetched and tokenised; the rest is reused. `lexical`: the index to bring up to date (see
+        `build`); the one a replica keeps on disk, which then indexes only what changed since it last ran."""
         records = store.article_records()
         if previous is None:
             chunks, vectors = store.visible_chunks_and_vectors(records)
             copies = copies_by_original(records)
-            return cls.build(token, chunks, vectors, None, cached_chunks, cached_articles, copies, tuple(records))
+            return cls.build(
+                token, chunks, vectors, None, cached_chunks, cached_articles, copies, tuple(records), lexical
+            )
         known = {s.chunk.article_id: s.chunk.article_hash for s in previous.chunks}
         changed = [aid for aid, r in records.items() if known.get(aid) != r.content_hash]
         kept = [
@@ -241,6 +248,7 @@ class Snapshot:
             cached_articles,
             copies_by_original(records),
             tuple(changed),
+            lexical,
         )
 
     def search(self, vector: np.ndarray, k: int, mask: np.ndarray | None = None) -> list[int]:

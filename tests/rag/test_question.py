@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from rag.lexical import LexicalIndex
 from rag.question import Question, compound_parts
 from rag.text import terms
+from tests.rag.test_lexical import term_index
 
 
 def test_a_question_is_parsed_into_terms_weights_and_its_setting() -> None:
-    index = LexicalIndex([["putin", "rate", "relat"], ["video", "call"], ["china"], ["china", "video"]])
+    index = term_index([["putin", "rate", "relat"], ["video", "call"], ["china"], ["china", "video"]])
     question = Question.parse("How did Putin rate relations with China during the December video call?", index)
     assert question.terms == tuple(terms(question.text))
     assert set(question.weights) <= set(question.terms) and question.total == sum(question.weights.values())
@@ -18,7 +18,7 @@ def test_a_question_is_parsed_into_terms_weights_and_its_setting() -> None:
 
 def test_a_hyphenated_question_word_counts_once() -> None:
     # "year-end" is indexed whole and by its parts; weighing all three made it half of the question.
-    index = LexicalIndex([["year-end", "year", "end", "sanction"], ["video", "call"], ["year"]])
+    index = term_index([["year-end", "year", "end", "sanction"], ["video", "call"], ["year"]])
     question = Question.parse("What did Xi tell Putin about sanctions during their year-end video call?", index)
     weights, total = question.weights, question.total
     assert "year-end" in weights and "year" not in weights and "end" not in weights
@@ -31,7 +31,7 @@ def test_a_hyphenated_question_word_counts_once() -> None:
 
 def test_the_parts_of_a_hyphenated_word_the_corpus_never_writes_still_count() -> None:
     # No document says "xi-putin": its parts are all of that word that can match anything.
-    index = LexicalIndex([["xi", "putin", "statement"], ["video", "call"], ["year-end", "year", "end"]])
+    index = term_index([["xi", "putin", "statement"], ["video", "call"], ["year-end", "year", "end"]])
     weights = Question.parse("In how many fields did the Xi-Putin statement agree?", index).weights
     assert "xi" in weights and "putin" in weights
     assert index.document_frequency("xi-putin") == 0

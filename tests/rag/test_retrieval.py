@@ -26,7 +26,7 @@ def test_hybrid_ranking_records_both_retrievers(pipeline: Pipeline) -> None:
 
 def test_lexical_retrieval_finds_rare_exact_terms(pipeline: Pipeline) -> None:
     snapshot = pipeline.retriever.refresh()
-    hits = snapshot.lexical.top(snapshot.lexical.scores(terms("Kishida")), 3)
+    hits = snapshot.lexical.top(terms("Kishida"), 3)
     assert hits and "Kishida" in snapshot.chunks[hits[0][0]].chunk.text
 
 
