@@ -66,6 +66,9 @@ def _start(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
     state.ready.set()
     state.upkeep = threading.Thread(target=_upkeep, args=(app, pipeline, settings), name="upkeep", daemon=True)
     state.upkeep.start()
+    audit = threading.Thread(target=_audit_once, args=(app, pipeline, settings.stale_chunk_seconds), name="audit")
+    audit.daemon = True
+    audit.start()
     if settings.feed_urls:
         state.watcher = FeedWatcher(pipeline.feeds, settings.feed_urls, settings.feed_every_seconds)
         state.watcher.start()
@@ -74,22 +77,39 @@ def _start(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
 
 def _upkeep(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
     """`Pipeline.maintain` every RAG_REFRESH_SECONDS (at least 1 s) until shutdown: this replica follows the
-    store without waiting for a query, and lost passages or leftovers of failed writes are dealt with. The first
-    pass audits every article: what a crash left behind goes at the next start."""
+    store without waiting for a query, and lost passages or leftovers of failed writes are dealt with."""
     stop: threading.Event = app.state.stopping
-    full, failing = True, ""
+    failing = ""
     while not stop.wait(max(settings.refresh_seconds, 1.0)):
         try:
-            audit = pipeline.maintain(full=full)
+            audit = pipeline.maintain()
         except RagError as exc:
             if str(exc) != failing:  # once per cause, not every pass
                 log.warning("upkeep: %s", exc)
             failing = str(exc)
             continue
-        full, failing = False, ""
+        failing = ""
         if audit is not None and (audit.missing or audit.removed):
             log.warning("upkeep: rewrote %d articles whose passages were lost, removed %d leftover passages",
                         len(audit.missing), audit.removed)  # fmt: skip
+
+
+def _audit_once(app: FastAPI, pipeline: Pipeline, delay: float) -> None:
+    """Every article audited once, `delay` (RAG_STALE_CHUNK_SECONDS) after start, beside the upkeep loop: what a
+    crash left goes. Not sooner: leftovers younger than that are kept anyway, and at 100k passages the scan keeps
+    the store (and two cores) busy for half a minute, which would hold up following the store."""
+    stop: threading.Event = app.state.stopping
+    while not stop.wait(delay):
+        delay = 60.0  # after a failure
+        try:
+            audit = pipeline.audit_all()
+        except RagError as exc:
+            log.warning("start-up audit: %s; trying again in a minute", exc)
+            continue
+        if audit.missing or audit.removed:
+            log.warning("start-up audit: rewrote %d articles whose passages were lost, removed %d leftover passages",
+                        len(audit.missing), audit.removed)  # fmt: skip
+        return
 
 
 def create_app(settings: Settings | None = None, pipeline: Pipeline | None = None) -> FastAPI:

@@ -9,6 +9,12 @@ chunks). The store grows to each size in turn; at each size a fresh `rag serve` 
 shipped) is started on it, and the table shows its start time and RSS after start, then /query
 latency at concurrency 1 over HTTP with the in-process stage split from the responses' timings, and the time a
 second start on the same data takes (a restarted replica: its lexical index is reopened, not rebuilt).
+
+Then (unless `--no-writes`) `chroma run` serves the same index to two replicas (`RAG_REFRESH_SECONDS` =
+`--refresh`): one article is POSTed through the first, and `write_visible_s` is the time until the second
+retrieves it for a question about it; meanwhile a question every 100 ms goes to the second, and
+`max_query_ms_during_write` is the slowest of those asked from the POST until it was visible (and a second after).
+With `--json`, one JSON line per size on stdout.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import json
 import os
 import random
 import statistics
+import sys
 import tempfile
+import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -26,6 +34,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from bench.races import chroma_server
 from bench.service import rss_mb, running_service
 from rag.chunking import chunk_id
 from rag.models import Article, Chunk, Span
@@ -37,6 +46,7 @@ NEWS_QUIZ_INDEX = Path("eval/.cache/news-quiz/title-200-1-pooled")
 NEWS_QUIZ_QUESTIONS = Path("../shared/corpora/news-quiz/queries-dev.jsonl")
 SEED_QUESTIONS = Path("eval/questions/seeds.jsonl")
 CHUNKS_PER_ARTICLE = 8
+WRITE_KEY = "bench-scale-write-key"
 
 
 def sentence_pool(source: Path) -> tuple[list[str], np.ndarray]:
@@ -118,7 +128,8 @@ def questions(limit: int) -> list[str]:
         return [json.loads(line)["question"] for line in handle if line.strip()][:limit]
 
 
-def measure(data_dir: Path, asked: list[str], chunks: int) -> str:
+def measure(data_dir: Path, asked: list[str], chunks: int) -> dict[str, float | int | str]:
+    """One replica on the embedded index: start, RSS, /query latency over HTTP at c=1, then a restart."""
     env = {"RAG_DATA_DIR": str(data_dir), "RAG_INGEST_ON_START": "false", "RAG_REFRESH_SECONDS": "3600"}
     started = time.perf_counter()
     with running_service(env, timeout=1800) as (url, server):
@@ -144,10 +155,82 @@ def measure(data_dir: Path, asked: list[str], chunks: int) -> str:
     split = " / ".join(
         f"{statistics.median(stages.get(s, [0])):.1f}" for s in ("embed", "dense", "lexical", "fuse", "answer")
     )
-    return (
-        f"| {chunks:,} | {ready:.1f} | {restart:.1f} | {rss_start:.0f} | {statistics.median(latencies):.1f} | "
-        f"{latencies[int(0.95 * (len(latencies) - 1))]:.1f} | {split} | {rss_after:.0f} |"
-    )
+    return {
+        "chunks": chunks,
+        "start_s": round(ready, 1),
+        "restart_s": round(restart, 1),
+        "rss_mb": round(rss_start),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 1),
+        "stages_p50_ms": split,
+        "rss_after_queries_mb": round(rss_after),
+    }
+
+
+def measure_write(data_dir: Path, asked: list[str], refresh: float) -> dict[str, float | None]:
+    """Two replicas on a Chroma server (`chroma run` over the same index): an article POSTed through one, timed
+    until the other answers from it, while a question every 100 ms goes to the other."""
+    proc, port = chroma_server(data_dir / "chroma")
+    common = {
+        "RAG_CHROMA_HOST": "127.0.0.1",
+        "RAG_CHROMA_PORT": str(port),
+        "RAG_INGEST_ON_START": "false",
+        "RAG_REFRESH_SECONDS": str(refresh),
+        "RAG_API_KEYS": WRITE_KEY,
+        "RAG_RATE_LIMIT_PER_MINUTE": "0",
+    }
+    latencies: list[tuple[float, float]] = []  # (started, ms)
+    stop = threading.Event()
+    visible: float | None = None
+    try:
+        with (
+            running_service({**common, "RAG_DATA_DIR": str(data_dir / "replica-1")}, timeout=1800) as (one, _),
+            running_service({**common, "RAG_DATA_DIR": str(data_dir / "replica-2")}, timeout=1800) as (two, _),
+        ):
+
+            def reader() -> None:
+                with httpx.Client(base_url=two, timeout=120) as client:
+                    n = 0
+                    while not stop.wait(0.1):
+                        t = time.perf_counter()
+                        client.post("/query", json={"question": asked[n % len(asked)]})
+                        latencies.append((t, (time.perf_counter() - t) * 1000))
+                        n += 1
+
+            thread = threading.Thread(target=reader)
+            thread.start()
+            time.sleep(3.0)
+            word = f"zephyrquartz{random.randrange(10**6)}"
+            article = {
+                "id": f"scale-write-{word}",
+                "title": f"The {word} harbour opens",
+                "body": f"The {word} harbour opened on Monday with three new berths for container ships. " * 4,
+                "source": "bench",
+            }
+            question = {"question": f"When did the {word} harbour open?", "include_retrieved": True}
+            written = time.perf_counter()
+            headers = {"Authorization": f"Bearer {WRITE_KEY}"}
+            with httpx.Client(timeout=120) as client:
+                client.post(f"{one}/documents", json=article, headers=headers).raise_for_status()
+                while time.perf_counter() - written < 120:
+                    got = client.post(f"{two}/query", json=question).json()
+                    if any(r["article_id"] == article["id"] for r in got.get("retrieved") or []):
+                        visible = time.perf_counter() - written
+                        break
+                    time.sleep(0.05)
+            time.sleep(1.0)
+            stop.set()
+            thread.join(timeout=130)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    before = [ms for t, ms in latencies if t < written]
+    during = [ms for t, ms in latencies if t >= written - 0.2 and (visible is None or t <= written + visible + 1)]
+    return {
+        "write_visible_s": None if visible is None else round(visible, 2),
+        "max_query_ms_during_write": round(max(during), 1) if during else None,
+        "max_query_ms_before_write": round(max(before), 1) if before else None,
+    }
 
 
 def main() -> None:
@@ -157,15 +240,23 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=6, help="sentences per synthetic chunk")
     parser.add_argument("--questions", type=int, default=64)
     parser.add_argument("--data-dir", type=Path, default=None, help="where the synthetic index grows (temp)")
+    parser.add_argument("--json", action="store_true", help="one JSON line per size on stdout (progress on stderr)")
+    parser.add_argument(
+        "--no-writes", dest="writes", action="store_false", help="skip the two-replica write-visibility measurement"
+    )
+    parser.add_argument("--refresh", type=float, default=2.0, help="RAG_REFRESH_SECONDS of the two replicas")
     args = parser.parse_args()
 
+    def log(line: str) -> None:
+        print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+
     pool = sentence_pool(args.source)
-    print(f"cores: {os.cpu_count()}  source: {args.source} ({len(pool[0]):,} distinct sentences)")
+    log(f"cores: {os.cpu_count()}  source: {args.source} ({len(pool[0]):,} distinct sentences)")
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="newsrag-scale-"))
     store: ChromaStore = build_pipeline(Settings(data_dir=data_dir, ingest_on_start=False)).store
     asked = questions(args.questions)
     rng = random.Random(20260613)
-    rows = []
+    rows: list[dict[str, float | int | str | None]] = []
     have = store.count_chunks()
     for size in sorted(args.sizes):
         started = time.perf_counter()
@@ -175,17 +266,30 @@ def main() -> None:
             store.write_articles(synthetic_articles(batch, first, pool, args.sentences, rng))
             have += batch * CHUNKS_PER_ARTICLE
         store.touch()
-        print(f"  {have:,} chunks written in {time.perf_counter() - started:.0f} s", flush=True)
-        rows.append(measure(data_dir, asked, have))
-        print("  " + rows[-1], flush=True)
+        log(f"  {have:,} chunks written in {time.perf_counter() - started:.0f} s")
+        row: dict[str, float | int | str | None] = {**measure(data_dir, asked, have)}
+        if args.writes:
+            row.update(measure_write(data_dir, asked, args.refresh))
+        rows.append(row)
+        if args.json:
+            print(json.dumps(row), flush=True)
+        else:
+            log(f"  {row}")
+    if args.json:
+        return
     print()
     print(
         "| chunks | start s | restart s | RSS after start MB | p50 ms | p95 ms "
-        "| embed / dense / lexical / fuse / answer ms (p50) | RSS after queries MB |"
+        "| embed / dense / lexical / fuse / answer ms (p50) | RSS after queries MB | write visible s "
+        "| slowest query during the write ms |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---|---:|")
-    for row in rows:
-        print(row)
+    print("|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['chunks']:,} | {r['start_s']} | {r['restart_s']} | {r['rss_mb']} | {r['p50_ms']} | {r['p95_ms']} "
+            f"| {r['stages_p50_ms']} | {r['rss_after_queries_mb']} | {r.get('write_visible_s', '–')} "
+            f"| {r.get('max_query_ms_during_write', '–')} |"
+        )
     print(f"(/query over HTTP at concurrency 1, {len(asked)} questions; index at {data_dir})")
 
 

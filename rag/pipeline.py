@@ -306,20 +306,20 @@ class Pipeline:
             }
             yield event
 
-    def maintain(self, full: bool = False) -> Audit | None:
+    def maintain(self) -> Audit | None:
         """One pass of upkeep (`rag serve` runs one every RAG_REFRESH_SECONDS, in the background): load what
         changed in the store, drop what this process's failed writes left, then audit the articles that changed
-        (and those with leftovers due; every article when `full`): a version whose passages were lost is written
-        again, leftovers of failed or racing writes go once stale."""
+        (and those with leftovers due): a version whose passages were lost is written again, leftovers of failed
+        or racing writes go once stale."""
         self.retriever.refresh()
         if self.store.drop_abandoned():
             self.retriever.refresh(force=True)
         now = time.monotonic()
         due = {i for i, t in self._recheck.items() if t <= now}
         ids = self.retriever.take_changed() | due
-        if not ids and not full:
+        if not ids:
             return None
-        audit = self.indexer.check(None if full else sorted(ids))
+        audit = self.indexer.check(sorted(ids))
         for i in due:
             self._recheck.pop(i, None)
         for i in audit.young:
@@ -327,6 +327,14 @@ class Pipeline:
         if audit.missing or audit.removed:
             self.retriever.refresh(force=True)
             self.retriever.take_changed()  # what this pass wrote is sound
+        return audit
+
+    def audit_all(self) -> Audit:
+        """`maintain`'s audit over every article (a full scan of the passages: `rag serve` runs it once, after
+        start): leftovers of a crash go, lost passages are written again."""
+        audit = self.indexer.check(None)
+        if audit.missing or audit.removed:
+            self.retriever.refresh(force=True)
         return audit
 
     def refresh_in_background(self, on: bool = True) -> None:

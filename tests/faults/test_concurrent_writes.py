@@ -45,7 +45,7 @@ def test_lost_passages_are_written_again_by_upkeep_and_by_an_unchanged_write(
     assert rows(one)[1] == expected
     with one.store._using() as (chunks, _, _):
         chunks.delete(where={"article_id": "race-1"})
-    two.maintain()  # the first upkeep pass audits every article
+    two.maintain()  # upkeep audits the articles its snapshots saw change
     audit = two.maintain() or one.maintain()
     assert rows(one)[1] == expected, audit
     assert "Harbour" in two.ask("What is the story about the harbour budget?", top_k=3).retrieved[0].chunk.title
