@@ -82,6 +82,7 @@ class HybridRetriever:
                 return self._snapshot
             token = self._store.generation()
             if force or self._snapshot is None or token != self._snapshot.token:
+                first = self._snapshot is None
                 self._snapshot = Snapshot.load(
                     self._store,
                     token,
@@ -90,7 +91,8 @@ class HybridRetriever:
                     cached_articles=self.policy.cached_articles,
                     lexical=self.lexical,
                 )
-                self._unchecked.update(self._snapshot.changed)
+                if not first:  # a first load's "changes" are every article: the audit after start covers those
+                    self._unchecked.update(self._snapshot.changed)
                 release_free_heap()
             self._checked_at = time.monotonic()
             return self._snapshot
