@@ -23,6 +23,7 @@ log = logging.getLogger("newsrag.api")
 # A shared counter store that does not answer within this long lets the request through (logged): the limit
 # protects the service, and must not become the reason it is down.
 _STORAGE_TIMEOUT_SECONDS = 0.5
+_SKIP_AFTER_FAILURE_SECONDS = 30.0
 
 
 class RateLimiter:
@@ -40,16 +41,21 @@ class RateLimiter:
         """0 when the request may proceed (and is counted); else seconds until it may."""
         if self._item is None:
             return 0.0
+        if self._failing_since is not None and time.monotonic() - self._failing_since < _SKIP_AFTER_FAILURE_SECONDS:
+            return 0.0  # the counter store failed a moment ago: not asked again (each try costs its timeout)
         try:
             if self._limiter.hit(self._item, key):
                 self._failing_since = None
                 return 0.0
             reset, _ = self._limiter.get_window_stats(self._item, key)
-        except Exception as exc:  # the shared counter store failed: let the request through, say so once a minute
-            now = time.monotonic()
-            if self._failing_since is None or now - self._failing_since > 60:
-                self._failing_since = now
-                log.warning("rate limit not enforced: its counter store failed: %s: %s", type(exc).__name__, exc)
+        except Exception as exc:  # the shared counter store failed: let requests through a while, and say so
+            self._failing_since = time.monotonic()
+            log.warning(
+                "rate limit not enforced for %g s: its counter store failed: %s: %s",
+                _SKIP_AFTER_FAILURE_SECONDS,
+                type(exc).__name__,
+                exc,
+            )
             return 0.0
         return max(reset - time.time(), 0.001)
 

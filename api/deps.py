@@ -28,11 +28,13 @@ async def get_ready_pipeline(request: Request) -> Pipeline:
     return pipeline
 
 
-async def require_read(request: Request) -> None:
+def require_read(request: Request) -> None:
+    """On a worker thread, not the event loop: with a shared rate limit it asks Redis."""
     request.app.state.guard.check(request, write=False)
 
 
-async def require_write(request: Request) -> None:
+def require_write(request: Request) -> None:
+    """On a worker thread, not the event loop: with a shared rate limit it asks Redis."""
     request.app.state.guard.check(request, write=True)
 
 

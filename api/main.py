@@ -34,9 +34,12 @@ def _warm_up(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
     doubling to a minute) while `/health` says why it waits. A configuration error is not: it needs a person."""
     state = app.state
     delay, attempt = 1.0, 1
+    seed: bool | None = None  # decided once: a retry goes on with a seed ingest that failed part-way
     while True:
         try:
-            _start(app, pipeline, settings)
+            if seed is None:
+                seed = settings.ingest_on_start and settings.seeds_dir.is_dir() and pipeline.is_empty()
+            _start(app, pipeline, settings, seed)
             return
         except ConfigError as exc:
             state.startup_error = f"start-up failed: {exc}"
@@ -50,10 +53,10 @@ def _warm_up(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
         delay, attempt = min(delay * 2, 60.0), attempt + 1
 
 
-def _start(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
-    """Ingest the seeds if the index is empty, then load the in-memory index; sets `ready`."""
+def _start(app: FastAPI, pipeline: Pipeline, settings: Settings, seed: bool) -> None:
+    """Ingest the seeds if `seed` (the index was empty), then load the in-memory index; sets `ready`."""
     state = app.state
-    if settings.ingest_on_start and pipeline.is_empty() and settings.seeds_dir.is_dir():
+    if seed:
 
         def progress(done: int, total: int) -> None:
             state.progress = (done, total)
@@ -88,6 +91,9 @@ def _upkeep(app: FastAPI, pipeline: Pipeline, settings: Settings) -> None:
                 log.warning("upkeep: %s", exc)
             failing = str(exc)
             continue
+        except Exception:  # never let the thread die: this replica would stop following the store
+            log.exception("upkeep failed; trying again")
+            continue
         failing = ""
         if audit is not None and (audit.missing or audit.removed):
             log.warning("upkeep: rewrote %d articles whose passages were lost, removed %d leftover passages",
@@ -103,8 +109,8 @@ def _audit_once(app: FastAPI, pipeline: Pipeline, delay: float) -> None:
         delay = 60.0  # after a failure
         try:
             audit = pipeline.audit_all()
-        except RagError as exc:
-            log.warning("start-up audit: %s; trying again in a minute", exc)
+        except Exception as exc:
+            log.warning("start-up audit: %s: %s; trying again in a minute", type(exc).__name__, exc)
             continue
         if audit.missing or audit.removed:
             log.warning("start-up audit: rewrote %d articles whose passages were lost, removed %d leftover passages",

@@ -59,15 +59,22 @@ class DiskGuard:
             return True
         return bool(_COMPACTION.search(text)) and self.free_mb() < max(self.min_free_mb, NEARLY_FULL_MB)
 
+    def _need(self, full_at: float | None) -> float:
+        """Free MB writes need: the minimum, and after a failure more than then (at most RESUME_MB over the minimum:
+        a failure measured while Chroma had just freed its temporary files must not leave writes refused for good)."""
+        if full_at is None:
+            return self.min_free_mb
+        return min(max(self.min_free_mb, full_at + RESUME_MB), self.min_free_mb + RESUME_MB)
+
     def enough(self) -> bool:
         """Whether there is at least the minimum free (and, after a failure, whether space has come back)."""
-        free = self.free_mb()
-        need = self.min_free_mb if self._full_at is None else max(self.min_free_mb, self._full_at + RESUME_MB)
-        if free < need:
+        full_at = self._full_at
+        if self.free_mb() < self._need(full_at):
             return False
-        if self._full_at is not None:
+        if full_at is not None:
             with self._lock:
-                self._full_at = None
+                if self._full_at == full_at:  # not a newer failure recorded meanwhile
+                    self._full_at = None
         return True
 
     @property
@@ -92,7 +99,7 @@ class DiskGuard:
         return InsufficientStorage(self._message("the write failed, and writes are refused"))
 
     def _message(self, consequence: str) -> str:
-        need = self.min_free_mb if self._full_at is None else max(self.min_free_mb, self._full_at + RESUME_MB)
+        need = self._need(self._full_at)
         return (
             f"the disk holding the index ({self.path}) is full: {self.free_mb():.1f} MB free, and writes need "
             f"{need:.1f} MB (RAG_MIN_FREE_DISK_MB={self.min_free_mb:g}): {consequence}; questions are still "

@@ -219,9 +219,14 @@ class Indexer:
         records = self._store.article_records()
         audit = self._store.audit(records, article_ids)
         for article_id in audit.missing:
-            log.warning("article %s had lost its passages: writing them again", article_id)
-            article = self._store.read_article(article_id)
-            if article.copy_of is None:
+            with self._lock:  # no write or delete of this process in between: read, check, write again
+                try:
+                    article = self._store.read_article(article_id)
+                except DocumentNotFound:
+                    continue  # deleted since
+                if article.content_hash != records[article_id].content_hash or article.copy_of is not None:
+                    continue  # replaced since (that write brought its own passages), or a copy (none to have)
+                log.warning("article %s had lost its passages: writing them again", article_id)
                 self._write([article], IngestReport())
         if audit.missing or audit.removed:
             self._touched()

@@ -344,8 +344,10 @@ class Pipeline:
         self.retriever.refresh_on_query = not on
 
     def close(self) -> None:
-        """Let go of what this pipeline holds on disk (the lexical index's directory)."""
+        """Let go of what this pipeline holds on disk (the lexical index's directory), and of the store's threads
+        (a call still queued is not made)."""
         self.retriever.lexical.close()
+        self.store.gate.close()
 
     def load(self) -> IndexSize:
         """Load the in-memory index from the store now (at start-up), whatever was loaded before."""

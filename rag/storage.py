@@ -279,7 +279,8 @@ class ChromaStore:
         self._lock = Lock()
         self._cols: tuple[Any, Any, Any] | None = None
         self._token = ""  # the last change token read
-        self._abandoned: dict[str, str] = {}  # article id -> a version a failed write of this process left chunks of
+        # article id -> (version, when) a failed write of this process left chunks of that version
+        self._abandoned: dict[str, tuple[str, float]] = {}
         self.gate.probe_with(self._probe)
 
     @contextmanager
@@ -404,8 +405,9 @@ class ChromaStore:
             try:
                 self._write(items, *cols)
             except BaseException:
+                failed_at = time.time()
                 with self._lock:  # its chunks may be in without its record: removed by the next write or upkeep
-                    self._abandoned.update({a.id: a.content_hash for a, chunks, *_ in items if chunks})
+                    self._abandoned.update({a.id: (a.content_hash, failed_at) for a, chunks, *_ in items if chunks})
                 raise
 
     def _write(self, items: list[ArticleWrite], chunk_col: Any, article_col: Any, _: Any) -> None:
@@ -483,19 +485,26 @@ class ChromaStore:
             return self._drop_abandoned(*cols)
 
     def _drop_abandoned(self, chunk_col: Any, article_col: Any, _: Any) -> int:
+        """Only chunks written before the failure go (a retry of the same version writes the same ids again, later),
+        and only once a call of the failed write that outlived its deadline has had time to land."""
+        settled = time.time() - self.gate.timeout_seconds - 1.0
         with self._lock:
-            pending = dict(self._abandoned)
+            pending = {i: v for i, v in self._abandoned.items() if v[1] <= settled}
         if not pending:
             return 0
         got = article_col.get(ids=list(pending), include=["metadatas"])
         current = {i: str(m.get("content_hash", "")) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
-        gone = [{"$and": [{"article_id": i}, {"article_hash": h}]} for i, h in pending.items() if current.get(i) != h]
+        gone = [
+            {"$and": [{"article_id": i}, {"article_hash": h}, {"written_at": {"$lte": at}}]}
+            for i, (h, at) in pending.items()
+            if current.get(i) != h
+        ]
         for b in range(0, len(gone), 100):
             some = gone[b : b + 100]
             chunk_col.delete(where=some[0] if len(some) == 1 else {"$or": some})
         with self._lock:
-            for i, h in pending.items():
-                if self._abandoned.get(i) == h:
+            for i, v in pending.items():
+                if self._abandoned.get(i) == v:
                     del self._abandoned[i]
         return len(gone)
 

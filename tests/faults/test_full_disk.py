@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from api.main import create_app
 from bench.full_disk import failures, run, small_disk
 from bench.service import serving_in_thread
+from rag.deadlines import StoreGate
 from rag.disk import DiskGuard
 from rag.errors import InsufficientStorage, StoreUnavailable
 from rag.models import ArticleFields
@@ -99,6 +101,7 @@ def full_disk(tmp_path: Path) -> Iterator[tuple[Pipeline, Disk]]:
         pipeline.embedder.dim,
         pipeline.embedder.name,
         stale_after=1.0,
+        gate=StoreGate(2.0),
         disk=MeasuredGuard(settings.chroma_path, 100.0, disk),
     )
     yield pipeline, disk
@@ -137,6 +140,7 @@ def test_enospc_mid_write_is_insufficient_storage_and_leaves_nothing_half_writte
     assert pipeline.health().writes_refused
 
     disk.fail_from, disk.free_mb = None, 10_000.0  # space is back: no restart
+    time.sleep(3.1)  # the failed write's leftovers go once its calls' deadline (2 s) has surely passed
     pipeline.add(notes(2, 1), 100_000)
     assert {r.id for r in pipeline.documents()} == {"note-0", "note-2"}  # nothing of note-1, half or whole
     assert set(chunk_rows(pipeline)) == {"note-0", "note-2"}  # the failed write's rows went with the next write
