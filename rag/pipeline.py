@@ -361,8 +361,7 @@ class Pipeline:
         full = self.store.disk_full()
         if full is None:
             self.store.ping()
-        current = self.retriever.snapshot
-        snapshot = self.retriever.refresh() if self.retriever.refresh_on_query or current is None else current
+        snapshot = self.retriever.current()
         return IndexSize(len(snapshot.article_terms), len(snapshot.chunks), full)
 
     def index_size(self) -> IndexSize | None:

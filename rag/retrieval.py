@@ -97,6 +97,12 @@ class HybridRetriever:
             self._checked_at = time.monotonic()
             return self._snapshot
 
+    def current(self) -> Snapshot:
+        """The snapshot a request reads: the one in memory when something else keeps it current
+        (`refresh_on_query` off), else `refresh()`'s. The first load happens here either way."""
+        snapshot = self._snapshot
+        return self.refresh() if self.refresh_on_query or snapshot is None else snapshot
+
     def take_changed(self) -> set[str]:
         """The articles whose version changed in the snapshots loaded since the last call (for an audit)."""
         with self._lock:
@@ -109,8 +115,7 @@ class HybridRetriever:
         policy = self.policy
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        current = self._snapshot
-        snapshot = self.refresh() if self.refresh_on_query or current is None else current
+        snapshot = self.current()
         if not snapshot.chunks:
             raise IndexNotReady("the index is empty: ingest some articles first")
         question = Question.parse(text, snapshot.lexical)

@@ -148,6 +148,22 @@ def _upsert_chunks(
     )
 
 
+def _versions(article_col: Any, article_ids: Sequence[str]) -> dict[str, str]:
+    """The version (`content_hash`) each of these articles' records names now; absent ids have no record."""
+    out: dict[str, str] = {}
+    for b in range(0, len(article_ids), _PAGE):
+        got = article_col.get(ids=list(article_ids[b : b + _PAGE]), include=["metadatas"])
+        out.update({i: str(m.get("content_hash", "")) for i, m in zip(got["ids"], got["metadatas"], strict=True)})
+    return out
+
+
+def _delete_matching(chunk_col: Any, clauses: Sequence[dict[str, Any]]) -> None:
+    """Delete the chunks that match any of `clauses` (Chroma `where` clauses), a hundred to a call."""
+    for b in range(0, len(clauses), 100):
+        some = clauses[b : b + 100]
+        chunk_col.delete(where=some[0] if len(some) == 1 else {"$or": list(some)})
+
+
 def _chunk_from_row(chunk_id: str, text: str, meta: dict[str, Any]) -> StoredChunk:
     chunk = Chunk(
         id=chunk_id,
@@ -411,12 +427,8 @@ class ChromaStore:
                 raise
 
     def _write(self, items: list[ArticleWrite], chunk_col: Any, article_col: Any, _: Any) -> None:
-        before: dict[str, str] = {}  # the version each record named before this write: what it replaces
-        for b in range(0, len(items), _PAGE):
-            got = article_col.get(ids=[a.id for a, *_ in items[b : b + _PAGE]], include=["metadatas"])
-            before.update(
-                {i: str(m.get("content_hash", "")) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
-            )
+        ids = [a.id for a, *_ in items]
+        before = _versions(article_col, ids)  # the version each record named before this write: what it replaces
         written = [(a, c, v, sv) for a, c, v, sv in items if c]
         part: list[ArticleWrite] = []
         size = 0
@@ -440,18 +452,11 @@ class ChromaStore:
                 metadatas=[_article_metadata(a, len(c)) for a, c, _, _ in records],
             )
         replaced = [(a.id, before[a.id]) for a, *_ in items if before.get(a.id, a.content_hash) != a.content_hash]
-        for b in range(0, len(replaced), 100):
-            stale = [{"$and": [{"article_id": i}, {"article_hash": h}]} for i, h in replaced[b : b + 100]]
-            chunk_col.delete(where=stale[0] if len(stale) == 1 else {"$or": stale})
+        _delete_matching(chunk_col, [{"$and": [{"article_id": i}, {"article_hash": h}]} for i, h in replaced])
         # Two writers of one article that both replaced the same version: each deleted only that version's
         # chunks, so ours are still there, unless a third writer replaced ours meanwhile. Check, and put back
         # what is missing while the record names our version.
-        current: dict[str, str] = {}
-        for b in range(0, len(items), _PAGE):
-            got = article_col.get(ids=[a.id for a, *_ in items[b : b + _PAGE]], include=["metadatas"])
-            current.update(
-                {i: str(m.get("content_hash", "")) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
-            )
+        current = _versions(article_col, ids)
         if written:
             expected = [c.id for _, chunks, _, _ in written for c in chunks]
             present: set[str] = set()
@@ -471,10 +476,7 @@ class ChromaStore:
             {"$and": [{"article_id": i}, {"article_hash": {"$ne": h}}, {"written_at": {"$lt": cutoff}}]}
             for i, h in current.items()
         ]
-        gone = lost + old
-        for b in range(0, len(gone), 100):
-            some = gone[b : b + 100]
-            chunk_col.delete(where=some[0] if len(some) == 1 else {"$or": some})
+        _delete_matching(chunk_col, lost + old)
 
     def drop_abandoned(self) -> int:
         """Remove the chunks this process's failed writes left, where no record names their version (the next
@@ -492,16 +494,13 @@ class ChromaStore:
             pending = {i: v for i, v in self._abandoned.items() if v[1] <= settled}
         if not pending:
             return 0
-        got = article_col.get(ids=list(pending), include=["metadatas"])
-        current = {i: str(m.get("content_hash", "")) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
+        current = _versions(article_col, list(pending))
         gone = [
             {"$and": [{"article_id": i}, {"article_hash": h}, {"written_at": {"$lte": at}}]}
             for i, (h, at) in pending.items()
             if current.get(i) != h
         ]
-        for b in range(0, len(gone), 100):
-            some = gone[b : b + 100]
-            chunk_col.delete(where=some[0] if len(some) == 1 else {"$or": some})
+        _delete_matching(chunk_col, gone)
         with self._lock:
             for i, v in pending.items():
                 if self._abandoned.get(i) == v:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -58,6 +59,17 @@ class NewsSite:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+@contextmanager
+def rotterdam_site() -> Iterator[NewsSite]:
+    """A running site with one story, the fixture of the fetching, feed and news-in tests (each picks its scope)."""
+    server = NewsSite().start()
+    server.add_story("rotterdam", "Rotterdam port traffic falls again", date(2024, 10, 29))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 class Handler(BaseHTTPRequestHandler):

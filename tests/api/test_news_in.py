@@ -13,7 +13,7 @@ import pytest
 
 from bench.service import running_service
 from tests.conftest import SEEDS
-from tests.news_server import NewsSite
+from tests.news_server import NewsSite, rotterdam_site
 
 KEY = "news-in-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -21,10 +21,8 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[NewsSite]:
-    server = NewsSite().start()
-    server.add_story("rotterdam", "Rotterdam port traffic falls again", date(2024, 10, 29))
-    yield server
-    server.stop()
+    with rotterdam_site() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -13,16 +13,14 @@ import pytest
 from rag.feeds import FeedLog, FeedWatcher, PollReport, parse_feed
 from rag.pipeline import Pipeline, build_pipeline
 from tests.conftest import make_settings
-from tests.news_server import NewsSite
+from tests.news_server import NewsSite, rotterdam_site
 from tests.pages import HAMBURG, atom_feed
 
 
 @pytest.fixture
 def site() -> Iterator[NewsSite]:
-    server = NewsSite().start()
-    server.add_story("rotterdam", "Rotterdam port traffic falls again", date(2024, 10, 29))
-    yield server
-    server.stop()
+    with rotterdam_site() as server:
+        yield server
 
 
 @pytest.fixture

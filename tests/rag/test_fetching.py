@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import date
 
 import pytest
 
 from rag.errors import FetchFailed, FetchRefused
 from rag.fetching import USER_AGENT, Fetcher, FetchPolicy, check_url, fetch_article, url_article_id
-from tests.news_server import NewsSite
+from tests.news_server import NewsSite, rotterdam_site
 
 LOOPBACK = FetchPolicy(allow_networks=("127.0.0.0/8",), timeout_seconds=5.0)
 
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[NewsSite]:
-    server = NewsSite().start()
-    server.add_story("rotterdam", "Rotterdam port traffic falls again", date(2024, 10, 29))
-    yield server
-    server.stop()
+    with rotterdam_site() as server:
+        yield server
 
 
 @pytest.fixture
