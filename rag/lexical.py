@@ -27,12 +27,14 @@ import shutil
 import sys
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import tantivy
 
-from rag.models import Chunk, Filters, day_number
+from rag.models import Filters
 from rag.text import terms
 
 log = logging.getLogger("newsrag.lexical")
@@ -71,6 +73,25 @@ def _schema() -> tantivy.Schema:
     builder.add_integer_field("published_day", indexed=True, fast=True)
     builder.add_unsigned_field("key", fast=True)
     return builder.build()
+
+
+RowsOf = Callable[[Sequence[int]], "np.ndarray"]  # chunk keys -> their snapshot rows (-1: not in it)
+
+
+class Moved(Exception):
+    """The index on disk could not be written and moved to memory: sync again, with every article's chunks."""
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalDoc:
+    """One chunk as the index holds it: its key (`chunk_key`), what filters read, and its terms joined by
+    spaces (tantivy's whitespace tokenizer splits them again, so the engine indexes exactly our terms)."""
+
+    key: int
+    article_id: str
+    source: str
+    day: int  # `day_number` of its article's date; 0: undated
+    terms: str
 
 
 class LexicalIndex:
@@ -155,60 +176,75 @@ class LexicalIndex:
             os.fsync(f.fileno())
         os.replace(tmp, self._path / "state.json")
 
-    def sync(self, chunks: Sequence[Chunk], tokenised: Sequence[Sequence[str]]) -> LexicalView:
-        """Bring the index to exactly `chunks` (every visible chunk, in the snapshot's row order) with their
-        terms `tokenised`, and return the view that searches it by those rows. Only the articles whose version
-        changed are written. A folder that cannot be written (a full disk, a broken index) is given up for
-        this process's life: the index is then rebuilt in memory, and questions are still answered."""
+    def missing(self, want: Mapping[str, str]) -> set[str]:
+        """The articles of `want` (article id -> version) whose version the index does not hold: the ones whose
+        chunks `sync` must be given."""
+        with self._lock:
+            self._open()
+            return {a for a, h in want.items() if self._state.get(a) != h}
+
+    def sync(self, want: Mapping[str, str], docs: Iterable[LexicalDoc], rows: RowsOf) -> LexicalView:
+        """Bring the index to exactly the article versions `want` names, and return the view that searches it,
+        giving hits as the rows `rows` maps chunk keys to. `docs` holds (at least) the chunks of the articles
+        `missing(want)` named, and is read to its end whatever it holds; only the articles whose version
+        changed are written.
+
+        A folder that cannot be written (a full disk, a broken index) is given up for this process's life: the
+        index moves to memory and `Moved` is raised, for the caller to sync again with every article's chunks
+        (questions are still answered)."""
         with self._lock:
             try:
-                return self._sync(chunks, tokenised)
+                return self._sync(want, docs, rows)
             except (OSError, ValueError) as exc:
                 if self._path is None:
                     raise
                 log.error("lexical index %s cannot be written (%s): this process keeps it in memory", self._path, exc)
                 self._release()
                 self._path = None
-                return self._sync(chunks, tokenised)
+                raise Moved(str(exc)) from exc
 
-    def _sync(self, chunks: Sequence[Chunk], tokenised: Sequence[Sequence[str]]) -> LexicalView:
+    def _sync(self, want: Mapping[str, str], docs: Iterable[LexicalDoc], rows: RowsOf) -> LexicalView:
         index = self._open()
         writer = self._writer
         assert writer is not None
-        want: dict[str, str] = {}
-        for c in chunks:
-            want.setdefault(c.article_id, c.article_hash)
         stale = [a for a, h in self._state.items() if want.get(a) != h]
         fresh = {a for a, h in want.items() if self._state.get(a) != h}
+        added = 0
+        indexed: set[str] = set()
         if stale or fresh:
             self._save_state({**self._state, **dict.fromkeys([*stale, *fresh], "")})
             try:
                 for article_id in stale:
                     writer.delete_documents_by_term("article_id", article_id)
-                for c, found in zip(chunks, tokenised, strict=True):
-                    if c.article_id in fresh:
-                        writer.add_document(self._document(c, found))
+                for doc in docs:
+                    if doc.article_id in fresh:
+                        writer.add_document(self._document(doc))
+                        indexed.add(doc.article_id)
+                        added += 1
                 writer.commit()
             except BaseException:
                 writer.rollback()  # nothing half-written is committed with the next sync
                 raise
             index.reload()
-            self._state = want
-            self._save_state(want)
-            added = sum(1 for c in chunks if c.article_id in fresh)
+            # an article given no chunks (its record names chunks the store has lost) is not held: indexed later
+            self._state = {a: h for a, h in want.items() if a not in fresh or a in indexed}
+            self._save_state(self._state)
             self.indexed_chunks += added
             gone = sum(1 for a in stale if a not in want)
             log.info("lexical index: %d articles (%d chunks) indexed, %d removed", len(fresh), added, gone)
-        return LexicalView(index.searcher(), self._schema, {chunk_key(c.id): row for row, c in enumerate(chunks)})
+        else:
+            for _ in docs:  # read whole, as promised: the caller may be collecting as it goes
+                pass
+        return LexicalView(index.searcher(), self._schema, rows)
 
     @staticmethod
-    def _document(chunk: Chunk, found: Sequence[str]) -> tantivy.Document:
+    def _document(found: LexicalDoc) -> tantivy.Document:
         doc = tantivy.Document()
-        doc.add_text("terms", " ".join(found))
-        doc.add_text("article_id", chunk.article_id)
-        doc.add_text("source", chunk.source)
-        doc.add_integer("published_day", day_number(chunk.published_at) if chunk.published_at else 0)
-        doc.add_unsigned("key", chunk_key(chunk.id))
+        doc.add_text("terms", found.terms)
+        doc.add_text("article_id", found.article_id)
+        doc.add_text("source", found.source)
+        doc.add_integer("published_day", found.day)
+        doc.add_unsigned("key", found.key)
         return doc
 
     def close(self) -> None:
@@ -235,7 +271,7 @@ class LexicalView:
 
     __slots__ = ("_rows", "_schema", "_searcher", "_size")
 
-    def __init__(self, searcher: tantivy.Searcher, schema: tantivy.Schema, rows: dict[int, int]) -> None:
+    def __init__(self, searcher: tantivy.Searcher, schema: tantivy.Schema, rows: RowsOf) -> None:
         self._searcher = searcher
         self._schema = schema
         self._rows = rows
@@ -266,12 +302,8 @@ class LexicalView:
             found = tantivy.Query.boolean_query([(tantivy.Occur.Must, found), (tantivy.Occur.Must, scoped)])
         hits = self._searcher.search(found, k, count=False).hits
         keys = self._searcher.fast_field_values("key", [address for _, address in hits])
-        out = []
-        for (score, _), key in zip(hits, keys, strict=True):
-            row = self._rows.get(key) if isinstance(key, int) else None
-            if row is not None and score > 0:
-                out.append((row, float(score)))
-        return out
+        rows = self._rows([k if isinstance(k, int) else 0 for k in keys])
+        return [(int(row), float(score)) for (score, _), row in zip(hits, rows, strict=True) if row >= 0 and score > 0]
 
     def _scope(self, filters: Filters | None) -> tantivy.Query | None:
         """`filters` as a tantivy query (written from `Filters.conditions`, like the snapshot's mask)."""

@@ -126,6 +126,7 @@ class Pipeline:
         self.generative = generative
         self.extraction = extraction or ExtractionPolicy()
         self._recheck: dict[str, float] = {}  # article id -> when its young leftovers are stale
+        self._pruned_at = 0.0  # time.monotonic() of the last pruning of the change log
         self.timeframe_policy = TimeframePolicy(
             recent_days=settings.recent_days, default_recent=settings.recent_days > 0
         )
@@ -315,6 +316,9 @@ class Pipeline:
         if self.store.drop_abandoned():
             self.retriever.refresh(force=True)
         now = time.monotonic()
+        if now - self._pruned_at >= self.retriever.reload.overlap_seconds:
+            self.store.prune_changes()
+            self._pruned_at = now
         due = {i for i, t in self._recheck.items() if t <= now}
         ids = self.retriever.take_changed() | due
         if not ids:
@@ -352,7 +356,7 @@ class Pipeline:
     def load(self) -> IndexSize:
         """Load the in-memory index from the store now (at start-up), whatever was loaded before."""
         snapshot = self.retriever.refresh(force=True)
-        return IndexSize(len(snapshot.article_terms), len(snapshot.chunks))
+        return IndexSize(snapshot.article_count, len(snapshot))
 
     def health(self) -> IndexSize:
         """Check that the store answers and the in-memory index is current (reloading it if the store
@@ -362,12 +366,12 @@ class Pipeline:
         if full is None:
             self.store.ping()
         snapshot = self.retriever.current()
-        return IndexSize(len(snapshot.article_terms), len(snapshot.chunks), full)
+        return IndexSize(snapshot.article_count, len(snapshot), full)
 
     def index_size(self) -> IndexSize | None:
         """What the in-memory index holds now, without asking the store (None before it is loaded)."""
         snapshot = self.retriever.snapshot
-        return None if snapshot is None else IndexSize(len(snapshot.article_terms), len(snapshot.chunks))
+        return None if snapshot is None else IndexSize(snapshot.article_count, len(snapshot))
 
     def documents(self) -> list[ArticleRecord]:
         return sorted(self.store.article_records().values(), key=lambda r: r.id)
@@ -422,6 +426,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
         embedder.dim,
         embedder.name,
         stale_after=settings.stale_chunk_seconds,
+        change_log_seconds=settings.change_log_seconds,
         gate=StoreGate(settings.store_timeout_seconds, settings.store_threads),
         disk=None if settings.chroma_host else DiskGuard(settings.chroma_path, settings.min_free_disk_mb),
     )

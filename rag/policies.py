@@ -27,9 +27,20 @@ class RetrievalPolicy:
     rerank_lexical_weight: float = 1.0
     rerank_setting_weight: float = 0.2
     prefer_weight: float = 0.3  # bonus of passages in the query's preferred date range
-    exact_limit: int = 20_000  # dense search over at most this many chunks is exact, from the snapshot
-    cached_chunks: int = 4096  # chunks whose decoded sentence vectors / terms a snapshot keeps
+    exact_limit: int = 5_000  # a filtered dense search over at most this many chunks is exact (else Chroma's HNSW)
+    cached_chunks: int = 4096  # retrieved chunks (text, sentence vectors, terms) a replica keeps
+    cached_vectors: int = 32_768  # passage vectors of filtered exact searches a replica keeps (48 MB)
     cached_articles: int = 512  # articles whose term sets a snapshot keeps (a question reads about 8)
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadPolicy:
+    """How a replica follows the store: it reads the change log since its last reload (looking back
+    `overlap_seconds` further, for writes that land late and writers' clocks that differ), and compares every
+    record at least every `full_scan_seconds` (a writer too old to keep the log is still seen)."""
+
+    overlap_seconds: float = 60.0
+    full_scan_seconds: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)

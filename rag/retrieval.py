@@ -1,15 +1,14 @@
 """Retrieval: dense and lexical (BM25) candidates fused by reciprocal rank fusion, the top few
 reordered by their best sentence (sentence vectors stored at ingest, plus the question's words).
 
-Dense search over at most `exact_limit` chunks (all of them, or those a filter keeps) is exact, over
-the snapshot's float32 passage vectors: 0.3 ms for 16k chunks, where a Chroma query costs 1.5 ms
-through its bindings and a filtered one, scanning metadata, 50 ms. Beyond that it is Chroma's HNSW
-index.
+Dense search is Chroma's HNSW index, with the filters as its `where`. A filtered search over at most
+`exact_limit` chunks is exact instead, over those chunks' passage vectors (read from the store once and
+cached): Chroma's filtered search scans metadata and may return fewer than asked when the filter is narrow.
 
-Each replica keeps a snapshot of the visible chunks in memory (texts, passage vectors, stored sentence
-vectors) and reloads it when the store's change token moves, so replicas sharing one Chroma server all see
-writes made through any of them. Its BM25 index (`rag.lexical`) lives on the replica's disk and is updated
-with the articles each reload found changed.
+Each replica keeps a snapshot (`rag.snapshot`) of a few numbers per visible chunk, and reloads it when the
+store's change token moves, reading only the articles the change log names; replicas sharing one Chroma server
+so see writes made through any of them. Texts and sentence vectors are read for the fused hits only. Its BM25
+index (`rag.lexical`) lives on the replica's disk and is updated with the articles each reload found changed.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -25,10 +25,18 @@ from rag.errors import IndexNotReady
 from rag.lexical import LexicalIndex
 from rag.memory import release_free_heap
 from rag.models import Filters, ScoredChunk
-from rag.policies import RetrievalPolicy
+from rag.policies import ReloadPolicy, RetrievalPolicy
 from rag.question import Question
-from rag.snapshot import Snapshot
+from rag.snapshot import Passages, Sentences, Snapshot
 from rag.storage import ChromaStore
+
+
+class Fused(NamedTuple):
+    """A fused hit with its snapshot row and what was read of it."""
+
+    row: int
+    hit: ScoredChunk
+    read: Sentences
 
 
 @dataclass(slots=True)
@@ -52,15 +60,20 @@ class HybridRetriever:
         policy: RetrievalPolicy | None = None,
         refresh_seconds: float = 2.0,
         lexical: LexicalIndex | None = None,
+        reload: ReloadPolicy | None = None,
     ) -> None:
         """`lexical`: the replica's lexical index (default: one in memory, rebuilt by each new retriever)."""
         self._store = store
         self.lexical = lexical or LexicalIndex()
         self._embedder = embedder
         self.policy = policy or RetrievalPolicy()
+        self.reload = reload or ReloadPolicy()
+        self.passages = Passages(store, self.policy.cached_chunks, self.policy.cached_vectors)
         self._refresh_seconds = refresh_seconds
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
+        self._loaded_since = 0.0  # time.time() before the token the snapshot was loaded at was read
+        self._full_at = 0.0  # time.monotonic() of the last reload that read every record
         self._lock = threading.Lock()
         self._unchecked: set[str] = set()  # articles changed since the last take_changed()
         # Whether a question reloads the snapshot itself when the store changed. `rag serve` turns it off: its
@@ -72,7 +85,8 @@ class HybridRetriever:
         return self._snapshot
 
     def refresh(self, force: bool = False) -> Snapshot:
-        """Reload the in-memory snapshot if the store changed (checked at most every refresh_seconds)."""
+        """Reload the in-memory snapshot if the store changed (checked at most every refresh_seconds). `force`:
+        reload now, comparing every record with the snapshot's."""
         now = time.monotonic()
         current = self._snapshot
         if not force and current is not None and now - self._checked_at < self._refresh_seconds:
@@ -80,22 +94,37 @@ class HybridRetriever:
         with self._lock:
             if not force and self._snapshot is not None and now - self._checked_at < self._refresh_seconds:
                 return self._snapshot
+            started = time.time()
             token = self._store.generation()
             if force or self._snapshot is None or token != self._snapshot.token:
                 first = self._snapshot is None
-                self._snapshot = Snapshot.load(
-                    self._store,
-                    token,
-                    previous=self._snapshot,
-                    cached_chunks=self.policy.cached_chunks,
-                    cached_articles=self.policy.cached_articles,
-                    lexical=self.lexical,
-                )
+                self._snapshot = self._load(token, force, started)
                 if not first:  # a first load's "changes" are every article: the audit after start covers those
                     self._unchecked.update(self._snapshot.changed)
                 release_free_heap()
             self._checked_at = time.monotonic()
             return self._snapshot
+
+    def _load(self, token: str, force: bool, started: float) -> Snapshot:
+        """The snapshot at `token`: from the change log when the last one was loaded recently enough for the log
+        to cover the gap (with an overlap for slow writes and clocks), else by comparing every record."""
+        previous, reload = self._snapshot, self.reload
+        changes = None
+        behind = started - self._loaded_since + reload.overlap_seconds
+        if (
+            previous is not None
+            and not force
+            and behind < self._store.change_log_seconds
+            and time.monotonic() - self._full_at < reload.full_scan_seconds
+        ):
+            changes = self._store.changes_since(self._loaded_since - reload.overlap_seconds)
+        snapshot = Snapshot.load(
+            self._store, token, previous, self.passages, self.lexical, changes, self.policy.cached_articles
+        )
+        self._loaded_since = started
+        if changes is None:
+            self._full_at = time.monotonic()
+        return snapshot
 
     def current(self) -> Snapshot:
         """The snapshot a request reads: the one in memory when something else keeps it current
@@ -116,7 +145,7 @@ class HybridRetriever:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         snapshot = self.current()
-        if not snapshot.chunks:
+        if not len(snapshot):
             raise IndexNotReady("the index is empty: ingest some articles first")
         question = Question.parse(text, snapshot.lexical)
         t1 = time.perf_counter()
@@ -133,12 +162,11 @@ class HybridRetriever:
         ):
             scopes.append((preferred, favoured))  # a preferred range that narrows the search gets its own
         for scope, mask in scopes:
-            if (len(snapshot.chunks) if mask is None else int(mask.sum())) <= policy.exact_limit:
+            if mask is not None and int(mask.sum()) <= policy.exact_limit:
                 lists.append((snapshot.search(vector, policy.candidates, mask), policy.dense_weight))
             else:
-                dense = self._store.query(vector, policy.candidates, scope)
-                rows = [snapshot.by_id[i] for i, _ in dense if i in snapshot.by_id]
-                lists.append(([r for r in rows if mask is None or mask[r]], policy.dense_weight))
+                dense = snapshot.rows_of_ids([i for i, _ in self._store.query(vector, policy.candidates, scope)])
+                lists.append(([r for r in dense if r >= 0 and (mask is None or mask[r])], policy.dense_weight))
         t3 = time.perf_counter()
         for scope, _ in scopes:
             found = snapshot.lexical.top(question.terms, policy.candidates, scope)
@@ -158,9 +186,10 @@ class HybridRetriever:
         )
         return Retrieval(question, vector, hits, snapshot, timings)
 
-    def _fuse(self, snapshot: Snapshot, lists: list[tuple[list[int], float]], top_k: int) -> list[ScoredChunk]:
+    def _fuse(self, snapshot: Snapshot, lists: list[tuple[list[int], float]], top_k: int) -> list[Fused]:
         """Weighted reciprocal rank fusion of ranked chunk lists: dense and lexical, and with a preferred
-        date range the same two restricted to it, so that preferred passages collect more votes."""
+        date range the same two restricted to it, so that preferred passages collect more votes. The `top_k`
+        best are read from the store (text and sentences: the only chunks a question reads)."""
         scores: dict[int, float] = {}
         for ranked, weight in lists:
             if not weight:
@@ -171,15 +200,21 @@ class HybridRetriever:
         lexical_rank = {idx: r for r, idx in enumerate(lists[len(lists) // 2][0], start=1)}
         # Ties (same fused score) break by dense rank, then by position, so results are deterministic.
         order = sorted(scores, key=lambda i: (-scores[i], dense_rank.get(i, 1 << 30), i))[:top_k]
+        read = snapshot.read(order)  # a chunk deleted since the snapshot was loaded is left out
+        kept = [idx for idx in order if idx in read]
         return [
-            ScoredChunk(
-                chunk=snapshot.chunks[idx].chunk,
-                score=scores[idx],
-                rank=rank,
-                dense_rank=dense_rank.get(idx),
-                lexical_rank=lexical_rank.get(idx),
+            Fused(
+                idx,
+                ScoredChunk(
+                    chunk=read[idx].chunk,
+                    score=scores[idx],
+                    rank=rank,
+                    dense_rank=dense_rank.get(idx),
+                    lexical_rank=lexical_rank.get(idx),
+                ),
+                read[idx],
             )
-            for rank, idx in enumerate(order, start=1)
+            for rank, idx in enumerate(kept, start=1)
         ]
 
     def _rerank(
@@ -187,7 +222,7 @@ class HybridRetriever:
         snapshot: Snapshot,
         question: Question,
         vector: np.ndarray,
-        hits: list[ScoredChunk],
+        fused: list[Fused],
         favoured: np.ndarray | None = None,
     ) -> list[ScoredChunk]:
         """The top `rerank_depth` fused passages reordered by fused score and their best sentence.
@@ -204,26 +239,27 @@ class HybridRetriever:
         it ("Putin extended the invitation during a video call") otherwise takes the setting's whole weight.
         """
         policy = self.policy
+        hits = [f.hit for f in fused]
         depth = min(policy.rerank_depth, len(hits))
         if depth < 2:
             return hits
         weights, total = question.weights, question.total
         setting = {t: w for t, w in weights.items() if t in question.setting}
         keyed: list[tuple[float, int]] = []
-        for position, hit in enumerate(hits[:depth]):
-            sims = snapshot.sentence_vectors(snapshot.by_id[hit.chunk.id]) @ vector
+        for position, (row, hit, read) in enumerate(fused[:depth]):
+            sims = read.vectors @ vector
             in_article: dict[str, float] = {}
             if setting:
-                article = snapshot.article_terms.get(hit.chunk.article_id)
+                article = snapshot.article_terms(hit.chunk.article_id)
                 in_article = {t: policy.rerank_setting_weight * w for t, w in setting.items() if t in article}
             best = 0.0
-            for row, found in enumerate(snapshot.sentence_terms(snapshot.by_id[hit.chunk.id])):
+            for n, found in enumerate(read.terms):
                 held = sum(w for t, w in weights.items() if t in found)
                 if in_article:
                     held += sum(w for t, w in in_article.items() if t not in found)
-                best = max(best, float(sims[row]) + policy.rerank_lexical_weight * held / total)
+                best = max(best, float(sims[n]) + policy.rerank_lexical_weight * held / total)
             key = policy.rerank_fused_weight * hit.score + best
-            if favoured is not None and favoured[snapshot.by_id[hit.chunk.id]]:
+            if favoured is not None and favoured[row]:
                 key += policy.prefer_weight
             keyed.append((key, position))
         keyed.sort(key=lambda k: (-k[0], k[1]))

@@ -93,6 +93,12 @@ class Settings(BaseSettings):
         description="Passages no record names are removed once this old (younger ones may be a write landing).",
     )
     refresh_seconds: float = Field(2.0, ge=0, description="How often a replica checks the store for changes.")
+    change_log_seconds: float = Field(
+        3600.0,
+        ge=120,
+        description="How long the store's change log remembers a write: a replica further behind compares every "
+        "record when it reloads, instead of reading only what the log names.",
+    )
     store_timeout_seconds: float = Field(
         10.0,
         gt=0,

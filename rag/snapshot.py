@@ -1,26 +1,32 @@
-"""What a replica holds in memory about one version of the index, and the bounded caches derived from it.
+"""What a replica holds in memory about one version of the index: a few numbers per chunk, no text.
 
-A snapshot holds the visible chunks, their passage vectors and its view of the lexical index (`rag.lexical`:
-on disk, brought up to date with each snapshot loaded, searched as of that snapshot). What is derived from a chunk
-on every question that reads it (its decoded sentence vectors, its sentences' terms, an article's term set) is
-made on first use and kept in a bounded cache: only retrieved chunks are ever asked about, so a cache holds
-the corpus's popular few. The stages after retrieval read a chunk's sentences through `sentences(chunk_id)`,
-not through the snapshot's fields.
+A snapshot keeps, per visible chunk, its id, its article, source and date as small integer columns (about 70
+bytes a chunk: 70 MB at a million), every article's record, and its view of the lexical index (`rag.lexical`,
+on the replica's disk). Passage vectors stay in Chroma, whose HNSW index searches them. Texts, sentence spans,
+sentence vectors and terms are read from the store for the retrieved chunks only (`Passages`), through a
+bounded cache keyed by chunk id: ids derive from an article version's content, so a cached chunk never goes
+stale, and the cache outlives snapshots.
+
+A reload reads only what changed: the articles whose version differs from the previous snapshot's (found from
+the store's change log, or from every record when the log cannot say), and only their chunks' rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import numpy as np
 
-from rag.lexical import LexicalIndex, LexicalView, passage_terms
-from rag.models import Copy, Filters, day_number
-from rag.storage import ChromaStore, StoredChunk
+from rag.lexical import LexicalDoc, LexicalIndex, LexicalView, Moved, chunk_key, passage_terms
+from rag.models import ArticleRecord, Chunk, Copy, Filters
+from rag.storage import ChromaStore, ChunkRow, StoredChunk
 from rag.syndication import copies_by_original
 from rag.text import terms
+
+log = logging.getLogger("newsrag.snapshot")
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -39,243 +45,418 @@ class BoundedCache(Generic[K, V]):
     def get(self, key: K, make: Callable[[], V]) -> V:
         found = self._values.get(key)
         if found is None:
-            if len(self._values) >= self._cap:
-                self._values.clear()
-            found = self._values[key] = make()
+            found = make()
+            self.put(key, found)
         return found
+
+    def peek(self, key: K) -> V | None:
+        return self._values.get(key)
+
+    def put(self, key: K, value: V) -> None:
+        if len(self._values) >= self._cap:
+            self._values.clear()
+        self._values[key] = value
 
     def __len__(self) -> int:
         return len(self._values)
 
 
-def chunk_terms(stored: StoredChunk) -> tuple[str, ...]:
-    """What BM25 indexes of a chunk: its terms as stored with it, or (stored by an older tokeniser)
-    made again. Tokenising was half of a replica's start time."""
-    if stored.terms is not None:
-        return stored.terms
-    return passage_terms(stored.chunk.title, stored.chunk.text)
-
-
-class ChunkTerms:
-    """`snapshot.chunk_terms[i]`: the distinct terms of chunk i, made when asked for.
-
-    Only the few retrieved chunks are ever asked about, so a set per chunk (several KB each, most of
-    a 100k-chunk snapshot's memory) is not kept."""
-
-    __slots__ = ("_tokenised",)
-
-    def __init__(self, tokenised: list[tuple[str, ...]]) -> None:
-        self._tokenised = tokenised
-
-    def __getitem__(self, index: int) -> frozenset[str]:
-        return frozenset(self._tokenised[index])
-
-    def __len__(self) -> int:
-        return len(self._tokenised)
-
-
-class ArticleTerms:
-    """`snapshot.article_terms.get(article_id)`: the distinct terms of an article's chunks, made when
-    first asked for and kept for the retrieved few (every question asks about eight articles; making
-    their sets anew each time was a third of the answerer's time)."""
-
-    __slots__ = ("_cache", "_rows", "_tokenised")
-
-    def __init__(self, rows: dict[str, range], tokenised: list[tuple[str, ...]], cap: int) -> None:
-        self._rows = rows
-        self._tokenised = tokenised
-        self._cache: BoundedCache[str, frozenset[str]] = BoundedCache(cap)
-
-    def get(self, article_id: str, default: frozenset[str] = frozenset()) -> frozenset[str]:
-        rows = self._rows.get(article_id)
-        if rows is None:
-            return default
-        return self._cache.get(article_id, lambda: frozenset(term for row in rows for term in self._tokenised[row]))
-
-    def __contains__(self, article_id: object) -> bool:
-        return article_id in self._rows
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-
 @dataclass(frozen=True, slots=True)
 class Sentences:
-    """What the stages after retrieval read of one chunk: each sentence's stored vector and terms, and the
-    terms of the whole passage."""
+    """A retrieved chunk as the stages after retrieval read it: the chunk (text, spans), each sentence's stored
+    vector and terms, and the terms of the whole passage."""
 
+    chunk: Chunk
     vectors: np.ndarray  # read-only, one row per sentence
     terms: list[frozenset[str]]
     passage_terms: frozenset[str]
 
 
-def _read_only_sentence_vectors(stored: StoredChunk) -> np.ndarray:
+def chunk_terms(stored: StoredChunk) -> tuple[str, ...]:
+    """What BM25 indexes of a chunk: its terms as stored with it, or (stored by an older tokeniser) made again."""
+    if stored.terms is not None:
+        return stored.terms
+    return passage_terms(stored.chunk.title, stored.chunk.text)
+
+
+def _sentences(stored: StoredChunk) -> Sentences:
+    chunk = stored.chunk
     vectors = stored.sentence_vectors
     vectors.setflags(write=False)  # shared by concurrent requests
-    return vectors
+    spans = [frozenset(terms(chunk.text[s.start - chunk.start : s.end - chunk.start])) for s in chunk.sentences]
+    return Sentences(chunk, vectors, spans, frozenset(chunk_terms(stored)))
 
 
-def _sentence_terms(stored: StoredChunk) -> list[frozenset[str]]:
-    chunk = stored.chunk
-    return [frozenset(terms(chunk.text[span.start - chunk.start : span.end - chunk.start])) for span in chunk.sentences]
+class Passages:
+    """Chunks' texts, sentence vectors and terms, and their passage vectors, read from the store for the chunks
+    asked about only, and kept in bounded caches by chunk id."""
+
+    def __init__(self, store: ChromaStore, cached_chunks: int = 4096, cached_vectors: int = 65_536) -> None:
+        self._store = store
+        self._chunks: BoundedCache[str, Sentences] = BoundedCache(cached_chunks)
+        self._vectors: BoundedCache[str, np.ndarray] = BoundedCache(cached_vectors)
+
+    def read(self, chunk_ids: Sequence[str]) -> dict[str, Sentences]:
+        """These chunks by id, in one store call for those not cached (ids no longer stored are left out)."""
+        out: dict[str, Sentences] = {}
+        wanted: list[str] = []
+        for chunk_id in chunk_ids:
+            found = self._chunks.peek(chunk_id)
+            if found is None:
+                wanted.append(chunk_id)
+            else:
+                out[chunk_id] = found
+        if wanted:
+            for chunk_id, stored in self._store.read_chunks(wanted).items():
+                out[chunk_id] = made = _sentences(stored)
+                self._chunks.put(chunk_id, made)
+        return out
+
+    def vectors(self, chunk_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The passage vectors of these chunks (rows in their order; zeros for one no longer stored), and which
+        were found."""
+        dim = 0
+        found: dict[str, np.ndarray] = {}
+        wanted: list[str] = []
+        for chunk_id in chunk_ids:
+            vector = self._vectors.peek(chunk_id)
+            if vector is None:
+                wanted.append(chunk_id)
+            else:
+                found[chunk_id] = vector
+        if wanted:
+            for chunk_id, vector in self._store.read_vectors(wanted).items():
+                found[chunk_id] = vector
+                self._vectors.put(chunk_id, vector)
+        dim = next((len(v) for v in found.values()), 0)
+        matrix = np.zeros((len(chunk_ids), dim), dtype=np.float32)
+        present = np.zeros(len(chunk_ids), dtype=bool)
+        for i, chunk_id in enumerate(chunk_ids):
+            vector = found.get(chunk_id)
+            if vector is not None:
+                matrix[i] = vector
+                present[i] = True
+        return matrix, present
+
+
+class _Codes:
+    """Names (articles, sources) as small integers: a column holds codes, the table their names. Codes are
+    never reused within a replica's life (a deleted article's code is only unused), so columns built by
+    earlier snapshots stay valid; the table is copied, not changed, for each snapshot."""
+
+    __slots__ = ("codes", "names")
+
+    def __init__(self, names: list[str] | None = None) -> None:
+        self.names: list[str] = names or []
+        self.codes: dict[str, int] = {n: i for i, n in enumerate(self.names)}
+
+    def code(self, name: str) -> int:
+        found = self.codes.get(name)
+        if found is None:
+            found = self.codes[name] = len(self.names)
+            self.names.append(name)
+        return found
+
+    def copy(self) -> _Codes:
+        return _Codes(list(self.names))
 
 
 @dataclass(frozen=True, slots=True)
+class _Columns:
+    """One row per visible chunk: its id and key, and the codes of its article and source, and its day."""
+
+    ids: np.ndarray  # bytes ("S"), the chunk ids
+    keys: np.ndarray  # uint64, `chunk_key` of each id
+    articles: np.ndarray  # int32 codes
+    sources: np.ndarray  # int32 codes
+    days: np.ndarray  # int32 `day_number`s; 0: undated
+
+    @classmethod
+    def of(cls, rows: Sequence[ChunkRow], articles: _Codes, sources: _Codes) -> _Columns:
+        """Columns of `rows`, grouped by article and in reading order within one."""
+        ordered = sorted(rows, key=lambda r: (r.article_id, r.index))
+        return cls(
+            np.asarray([r.id.encode() for r in ordered], dtype=np.bytes_),
+            np.asarray([chunk_key(r.id) for r in ordered], dtype=np.uint64),
+            np.asarray([articles.code(r.article_id) for r in ordered], dtype=np.int32),
+            np.asarray([sources.code(r.source) for r in ordered], dtype=np.int32),
+            np.asarray([r.day for r in ordered], dtype=np.int32),
+        )
+
+    def select(self, keep: np.ndarray) -> _Columns:
+        return _Columns(self.ids[keep], self.keys[keep], self.articles[keep], self.sources[keep], self.days[keep])
+
+    def concat(self, other: _Columns) -> _Columns:
+        if not len(other.ids):
+            return self
+        width = max(self.ids.dtype.itemsize, other.ids.dtype.itemsize, 1)
+        return _Columns(
+            np.concatenate([self.ids.astype(f"S{width}"), other.ids.astype(f"S{width}")]),
+            np.concatenate([self.keys, other.keys]),
+            np.concatenate([self.articles, other.articles]),
+            np.concatenate([self.sources, other.sources]),
+            np.concatenate([self.days, other.days]),
+        )
+
+
+_NO_COLUMNS = _Columns(
+    np.zeros(0, dtype="S1"),
+    np.zeros(0, dtype=np.uint64),
+    np.zeros(0, dtype=np.int32),
+    np.zeros(0, dtype=np.int32),
+    np.zeros(0, dtype=np.int32),
+)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Snapshot:
-    """Everything a replica holds in memory about one version of the index."""
+    """What a replica holds in memory about one version of the index (see the module's docstring)."""
 
     token: str
-    chunks: list[StoredChunk]
-    vectors: np.ndarray
-    tokenised: list[tuple[str, ...]]
-    by_id: dict[str, int]
+    records: dict[str, ArticleRecord]  # every article's record, copies included
+    columns: _Columns
+    article_codes: _Codes
+    source_codes: _Codes
     lexical: LexicalView
-    chunk_terms: ChunkTerms
-    article_terms: ArticleTerms
-    sources: np.ndarray
-    article_ids: np.ndarray
-    days: np.ndarray
-    cached_chunks: int = 4096
+    passages: Passages
     copies: dict[str, tuple[Copy, ...]] = field(default_factory=dict)  # kept article id -> other outlets' copies
     changed: tuple[str, ...] = ()  # articles whose version is new in this snapshot (all of them in a first load)
-    _sentence_vectors: BoundedCache[int, np.ndarray] = field(init=False, repr=False)
-    _sentence_terms: BoundedCache[int, list[frozenset[str]]] = field(init=False, repr=False)
+    cached_articles: int = 512
+    _key_order: np.ndarray = field(init=False, repr=False)
+    _sorted_keys: np.ndarray = field(init=False, repr=False)
+    _article_starts: np.ndarray = field(init=False, repr=False)
+    _article_terms: BoundedCache[str, frozenset[str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_sentence_vectors", BoundedCache(self.cached_chunks))
-        object.__setattr__(self, "_sentence_terms", BoundedCache(self.cached_chunks))
+        keys = self.columns.keys
+        order = np.argsort(keys, kind="stable")
+        object.__setattr__(self, "_key_order", order)
+        object.__setattr__(self, "_sorted_keys", keys[order])
+        # rows are grouped by article: starts[code] .. starts[code + 1] are its rows (empty for unused codes)
+        articles = self.columns.articles
+        first = np.full(len(self.article_codes.names) + 1, len(articles), dtype=np.int64)
+        if len(articles):
+            change = np.flatnonzero(np.r_[True, articles[1:] != articles[:-1]])
+            first[articles[change]] = change
+        starts = np.minimum.accumulate(first[::-1])[::-1]
+        object.__setattr__(self, "_article_starts", starts)
+        object.__setattr__(self, "_article_terms", BoundedCache(self.cached_articles))
 
-    def sentence_vectors(self, index: int) -> np.ndarray:
-        """Chunk `index`'s sentence vectors, decoded once per snapshot (decoding on every use took a
-        fifth of a query's time)."""
-        return self._sentence_vectors.get(index, lambda: _read_only_sentence_vectors(self.chunks[index]))
+    # -- what it holds ----------------------------------------------------------------------
 
-    def sentence_terms(self, index: int) -> list[frozenset[str]]:
-        """The terms of each sentence of chunk `index`, tokenised once per snapshot (tokenising is most
-        of what ranking a passage's sentences costs)."""
-        return self._sentence_terms.get(index, lambda: _sentence_terms(self.chunks[index]))
+    def __len__(self) -> int:
+        """How many chunks are visible."""
+        return len(self.columns.ids)
+
+    @property
+    def article_count(self) -> int:
+        """How many articles have visible chunks."""
+        articles = self.columns.articles
+        return int(np.count_nonzero(np.r_[True, articles[1:] != articles[:-1]])) if len(articles) else 0
+
+    def chunk_id(self, row: int) -> str:
+        return bytes(self.columns.ids[row]).decode()
+
+    def article_of(self, row: int) -> str:
+        return self.article_codes.names[int(self.columns.articles[row])]
+
+    def rows_of_keys(self, keys: Sequence[int]) -> np.ndarray:
+        """The rows of the chunks with these keys (`chunk_key`), -1 for a key no visible chunk has."""
+        wanted = np.asarray(keys, dtype=np.uint64)
+        at = np.searchsorted(self._sorted_keys, wanted)
+        inside = at < len(self._sorted_keys)
+        hit = np.zeros(len(wanted), dtype=bool)
+        hit[inside] = self._sorted_keys[at[inside]] == wanted[inside]
+        out = np.full(len(wanted), -1, dtype=np.int64)
+        out[hit] = self._key_order[at[hit]]
+        return out
+
+    def rows_of_ids(self, chunk_ids: Sequence[str]) -> list[int]:
+        """The rows of these chunks, -1 for one not in this snapshot (an invisible version, or not loaded yet)."""
+        rows = self.rows_of_keys([chunk_key(i) for i in chunk_ids])
+        return [int(r) if r >= 0 and self.chunk_id(int(r)) == i else -1 for r, i in zip(rows, chunk_ids, strict=True)]
+
+    def row_of(self, chunk_id: str) -> int | None:
+        """The row of a visible chunk (None: not in this snapshot)."""
+        row = int(self.rows_of_keys([chunk_key(chunk_id)])[0])
+        return row if row >= 0 and self.chunk_id(row) == chunk_id else None
+
+    def article_rows(self, article_id: str) -> range:
+        code = self.article_codes.codes.get(article_id)
+        if code is None:
+            return range(0)
+        return range(int(self._article_starts[code]), int(self._article_starts[code + 1]))
+
+    # -- reading the retrieved chunks -------------------------------------------------------
+
+    def read(self, rows: Sequence[int]) -> dict[int, Sentences]:
+        """The chunks at these rows, text and sentences, by row (a chunk the store no longer has is left out)."""
+        ids = {row: self.chunk_id(row) for row in rows}
+        found = self.passages.read(list(ids.values()))
+        return {row: found[i] for row, i in ids.items() if i in found}
 
     def sentences(self, chunk_id: str) -> Sentences | None:
         """The sentence vectors and terms of a chunk of this snapshot (None: not in it)."""
-        index = self.by_id.get(chunk_id)
-        if index is None:
+        if self.row_of(chunk_id) is None:
             return None
-        return Sentences(self.sentence_vectors(index), self.sentence_terms(index), self.chunk_terms[index])
+        return self.passages.read([chunk_id]).get(chunk_id)
 
-    @classmethod
-    def build(
-        cls,
-        token: str,
-        chunks: list[StoredChunk],
-        vectors: np.ndarray,
-        tokenised: list[tuple[str, ...]] | None = None,
-        cached_chunks: int = 4096,
-        cached_articles: int = 512,
-        copies: dict[str, tuple[Copy, ...]] | None = None,
-        changed: tuple[str, ...] = (),
-        lexical: LexicalIndex | None = None,
-    ) -> Snapshot:
-        """A snapshot of `chunks` (in article order) and their passage vectors (rows in the same order);
-        `tokenised` (their terms, same order) saves re-tokenising. `lexical` (default: a new one in memory) is
-        brought up to date with `chunks`: only the articles whose version it lacks are indexed."""
-        if tokenised is None:
-            tokenised = [chunk_terms(s) for s in chunks]
-        rows: dict[str, range] = {}
-        start = 0
-        for i in range(1, len(chunks) + 1):
-            if i == len(chunks) or chunks[i].chunk.article_id != chunks[start].chunk.article_id:
-                rows[chunks[start].chunk.article_id] = range(start, i)
-                start = i
-        return cls(
-            token=token,
-            chunks=chunks,
-            vectors=vectors,
-            tokenised=tokenised,
-            by_id={s.chunk.id: i for i, s in enumerate(chunks)},
-            lexical=(lexical or LexicalIndex()).sync([s.chunk for s in chunks], tokenised),
-            chunk_terms=ChunkTerms(tokenised),
-            article_terms=ArticleTerms(rows, tokenised, cached_articles),
-            sources=np.asarray([s.chunk.source for s in chunks], dtype=object),
-            article_ids=np.asarray([s.chunk.article_id for s in chunks], dtype=object),
-            days=np.asarray([day_number(s.chunk.published_at) if s.chunk.published_at else 0 for s in chunks]),
-            cached_chunks=cached_chunks,
-            copies=copies or {},
-            changed=changed,
-        )
+    def article_terms(self, article_id: str) -> frozenset[str]:
+        """The distinct terms of an article's visible chunks (empty for one not in the snapshot), read when
+        first asked for and kept for the few a question touches."""
+        record = self.records.get(article_id)
+        if record is None:
+            return frozenset()
+        key = f"{article_id}\x00{record.content_hash}"
+
+        def make() -> frozenset[str]:
+            read = self.read(list(self.article_rows(article_id)))
+            return frozenset(t for s in read.values() for t in s.passage_terms)
+
+        return self._article_terms.get(key, make)
+
+    # -- search -----------------------------------------------------------------------------
+
+    def search(self, vector: np.ndarray, k: int, mask: np.ndarray | None = None) -> list[int]:
+        """Exact nearest chunks among those `mask` keeps (None: all), best first: for small filtered subsets,
+        whose passage vectors are read from the store (and cached)."""
+        rows = np.arange(len(self)) if mask is None else np.flatnonzero(mask)
+        if not len(rows):
+            return []
+        matrix, present = self.passages.vectors([self.chunk_id(int(r)) for r in rows])
+        rows, matrix = rows[present], matrix[present]
+        if not len(rows):
+            return []
+        sims = matrix @ vector
+        k = min(k, len(sims))
+        top = np.argpartition(-sims, k - 1)[:k]
+        best = top[np.argsort(-sims[top], kind="stable")]
+        return [int(i) for i in rows[best]]
+
+    def mask(self, filters: Filters | None) -> np.ndarray | None:
+        """Which chunks pass `filters` (None: all of them), written from `Filters.conditions`."""
+        if filters is None or filters.empty:
+            return None
+        cols = self.columns
+        keep = np.ones(len(self), dtype=bool)
+        for c in filters.conditions():
+            if isinstance(c.value, tuple):
+                table, column = (
+                    (self.source_codes, cols.sources) if c.field == "source" else (self.article_codes, cols.articles)
+                )
+                codes = [table.codes[v] for v in c.value if v in table.codes]
+                keep &= np.isin(column, codes)
+            else:  # undated chunks (day 0) fail every date condition, unless it lets them through
+                days = cols.days
+                within = (days >= c.value) if c.op == "gte" else (days <= c.value)
+                keep &= ((days > 0) & within) | (c.or_undated & (days == 0))
+        return keep
+
+    # -- loading ----------------------------------------------------------------------------
 
     @classmethod
     def load(
         cls,
         store: ChromaStore,
         token: str,
-        previous: Snapshot | None = None,
-        cached_chunks: int = 4096,
+        previous: Snapshot | None,
+        passages: Passages,
+        lexical: LexicalIndex,
+        changes: Iterable[str] | None = None,
         cached_articles: int = 512,
-        lexical: LexicalIndex | None = None,
     ) -> Snapshot:
-        """The store's visible chunks. With a `previous` snapshot only the articles whose version
-        changed are fetched and tokenised; the rest is reused. `lexical`: the index to bring up to date (see
-        `build`); the one a replica keeps on disk, which then indexes only what changed since it last ran."""
-        records = store.article_records()
+        """The store's visible chunks as of `token`. With a `previous` snapshot only the articles whose version
+        changed are read: those `changes` names (articles written or deleted since `previous`, from the store's
+        change log), or, without it, those whose record differs. `lexical` is brought up to date on the way."""
+        try:
+            return cls._load(store, token, previous, passages, lexical, changes, cached_articles)
+        except Moved:  # the lexical index moved to memory: it needs every article's chunks
+            return cls._load(store, token, None, passages, lexical, None, cached_articles)
+
+    @classmethod
+    def _load(
+        cls,
+        store: ChromaStore,
+        token: str,
+        previous: Snapshot | None,
+        passages: Passages,
+        lexical: LexicalIndex,
+        changes: Iterable[str] | None,
+        cached_articles: int,
+    ) -> Snapshot:
         if previous is None:
-            chunks, vectors = store.visible_chunks_and_vectors(records)
-            copies = copies_by_original(records)
-            return cls.build(
-                token, chunks, vectors, None, cached_chunks, cached_articles, copies, tuple(records), lexical
-            )
-        known = {s.chunk.article_id: s.chunk.article_hash for s in previous.chunks}
-        changed = [aid for aid, r in records.items() if known.get(aid) != r.content_hash]
-        kept = [
-            i
-            for i, s in enumerate(previous.chunks)
-            if (r := records.get(s.chunk.article_id)) is not None and r.content_hash == s.chunk.article_hash
-        ]
-        fresh, fresh_vectors = store.visible_chunks_and_vectors(records, changed) if changed else ([], None)
-        fresh_terms = [chunk_terms(s) for s in fresh]
-        chunks = [previous.chunks[i] for i in kept] + fresh
-        tokenised = [previous.tokenised[i] for i in kept] + fresh_terms
-        vectors = previous.vectors[kept]
-        if fresh_vectors is not None:
-            vectors = np.concatenate([vectors, fresh_vectors])
-        order = sorted(range(len(chunks)), key=lambda i: (chunks[i].chunk.article_id, chunks[i].chunk.index))
-        ordered = [tokenised[i] for i in order]
-        return cls.build(
-            token,
-            [chunks[i] for i in order],
-            vectors[order],
-            ordered,
-            cached_chunks,
-            cached_articles,
-            copies_by_original(records),
-            tuple(changed),
-            lexical,
-        )
-
-    def search(self, vector: np.ndarray, k: int, mask: np.ndarray | None = None) -> list[int]:
-        """Exact nearest chunks (among those `mask` keeps), best first."""
-        if mask is None:
-            rows, sims = None, self.vectors @ vector
+            records = store.article_records()
+            articles, sources = _Codes(), _Codes()
+            changed = [a for a, r in records.items() if r.chunk_count]
+            kept = _NO_COLUMNS
+            read: Sequence[str] | None = None  # every chunk
         else:
-            rows = np.flatnonzero(mask)
-            sims = self.vectors[rows] @ vector
-        if not len(sims):
-            return []
-        k = min(k, len(sims))
-        top = np.argpartition(-sims, k - 1)[:k]
-        best = top[np.argsort(-sims[top], kind="stable")]
-        return [int(i) for i in (best if rows is None else rows[best])]
+            if changes is None:
+                records = store.article_records()
+                touched = {a for a, r in records.items() if previous.version(a) != r.content_hash}
+                touched |= {a for a in previous.records if a not in records}
+            else:
+                named = sorted(set(changes))
+                records = dict(previous.records)
+                found = store.records_of(named) if named else {}
+                for article_id in named:
+                    if article_id in found:
+                        records[article_id] = found[article_id]
+                    else:
+                        records.pop(article_id, None)
+                # the log's overlap names writes already loaded: only a version that differs is read again
+                touched = {
+                    a
+                    for a in named
+                    if (a in found and found[a].content_hash != previous.version(a))
+                    or (a not in found and a in previous.records)
+                }
+            # an article whose record names chunks the snapshot lacks is read again (its chunks were rewritten)
+            touched |= {a for a, r in records.items() if r.chunk_count and not previous.article_rows(a)}
+            changed = sorted(a for a in touched if a in records and records[a].chunk_count)
+            articles, sources = previous.article_codes.copy(), previous.source_codes.copy()
+            codes = [articles.codes[a] for a in touched if a in articles.codes]
+            kept = previous.columns.select(~np.isin(previous.columns.articles, codes))
+            read = changed
+        fresh: list[ChunkRow] = []
+        want = {a: r.content_hash for a, r in records.items() if r.chunk_count}
+        missing = lexical.missing(want)
 
-    def mask(self, filters: Filters | None) -> np.ndarray | None:
-        """Which chunks pass `filters` (None: all of them), written from `Filters.conditions`."""
-        if filters is None or filters.empty:
-            return None
-        columns = {"source": self.sources, "article_id": self.article_ids, "published_day": self.days}
-        keep = np.ones(len(self.chunks), dtype=bool)
-        for c in filters.conditions():
-            column = columns[c.field]
-            if isinstance(c.value, tuple):
-                keep &= np.isin(column, list(c.value))
-            else:  # undated chunks (day 0) fail every date condition, unless it lets them through
-                within = (column >= c.value) if c.op == "gte" else (column <= c.value)
-                keep &= ((column > 0) & within) | (c.or_undated & (column == 0))
-        return keep
+        def pages() -> Iterator[list[LexicalDoc]]:
+            if read is not None and not read:
+                return
+            for page in store.chunk_rows(records, read):
+                fresh.extend(page)
+                yield [_lexical_doc(r, store) for r in page if r.article_id in missing]
+
+        # The view maps hits to the rows of the snapshot that is built from what the sync reads on its way.
+        rows_of: list[Callable[[Sequence[int]], np.ndarray]] = []
+        view = lexical.sync(want, (d for page in pages() for d in page), lambda keys: rows_of[0](keys))
+        columns = kept.concat(_Columns.of(fresh, articles, sources))
+        snapshot = cls(
+            token=token,
+            records=records,
+            columns=columns,
+            article_codes=articles,
+            source_codes=sources,
+            lexical=view,
+            passages=passages,
+            copies=copies_by_original(records),
+            changed=tuple(changed),
+            cached_articles=cached_articles,
+        )
+        rows_of.append(snapshot.rows_of_keys)
+        return snapshot
+
+    def version(self, article_id: str) -> str | None:
+        """The version of an article this snapshot holds chunks of (None: it holds none)."""
+        record = self.records.get(article_id)
+        return record.content_hash if record is not None and self.article_rows(article_id) else None
+
+
+def _lexical_doc(row: ChunkRow, store: ChromaStore) -> LexicalDoc:
+    found = row.terms
+    if found is None:  # stored by another tokeniser: made again from the text
+        stored = store.read_chunks([row.id]).get(row.id)
+        found = " ".join(chunk_terms(stored)) if stored is not None else ""
+    return LexicalDoc(chunk_key(row.id), row.article_id, row.source, row.day, found)

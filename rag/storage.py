@@ -41,6 +41,7 @@ _WRITE_CHUNKS = 1000  # chunks per upsert: well under Chroma's largest batch
 # chunks go in before its record): only one this old is left over for sure (RAG_STALE_CHUNK_SECONDS).
 STALE_AFTER_SECONDS = 300.0
 STORE_TIMEOUT_SECONDS = 10.0
+CHANGE_LOG_SECONDS = 3600.0  # how long the change log remembers a write (RAG_CHANGE_LOG_SECONDS)
 
 ArticleWrite = tuple["Article", Sequence["Chunk"], np.ndarray, Sequence[np.ndarray]]
 _GENERATION_ID = "generation"
@@ -72,6 +73,34 @@ class StoredChunk:
     def sentence_vectors(self) -> np.ndarray:
         """float32, one L2-normalised row per sentence of the chunk."""
         return _decode_raw(self.vectors_blob)
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    """What a replica keeps in memory of one visible chunk: who it is and what filters read, no text.
+    `terms`: its BM25 terms as stored, space-separated (None: stored by another tokeniser; `read_chunks` has
+    the text to make them again)."""
+
+    id: str
+    article_id: str
+    article_hash: str
+    index: int
+    source: str
+    day: int  # days since 1970-01-01 of its article's date; 0: undated
+    terms: str | None
+
+
+def _row_from_meta(chunk_id: str, meta: dict[str, Any]) -> ChunkRow:
+    stored_terms = meta.get("terms") if meta.get("terms_version") == TERMS_VERSION else None
+    return ChunkRow(
+        chunk_id,
+        str(meta["article_id"]),
+        str(meta["article_hash"]),
+        int(meta["index"]),
+        str(meta.get("source") or ""),
+        int(meta.get("published_day") or 0),
+        stored_terms if isinstance(stored_terms, str) else None,
+    )
 
 
 def encode_spans(spans: Sequence[Span]) -> str:
@@ -155,6 +184,18 @@ def _versions(article_col: Any, article_ids: Sequence[str]) -> dict[str, str]:
         got = article_col.get(ids=list(article_ids[b : b + _PAGE]), include=["metadatas"])
         out.update({i: str(m.get("content_hash", "")) for i, m in zip(got["ids"], got["metadatas"], strict=True)})
     return out
+
+
+def _log_changes(meta_col: Any, article_ids: Sequence[str]) -> None:
+    """Append to the change log: these articles' records were just written or deleted (see `changes_since`)."""
+    now = time.time()
+    for b in range(0, len(article_ids), _WRITE_CHUNKS):
+        some = article_ids[b : b + _WRITE_CHUNKS]
+        meta_col.upsert(
+            ids=[f"change:{time.time_ns():020d}:{uuid.uuid4().hex[:8]}:{n}" for n in range(len(some))],
+            embeddings=[[1.0]] * len(some),
+            metadatas=[{"kind": "change", "at": now, "article_id": a} for a in some],
+        )
 
 
 def _delete_matching(chunk_col: Any, clauses: Sequence[dict[str, Any]]) -> None:
@@ -278,6 +319,7 @@ class ChromaStore:
         stale_after: float = STALE_AFTER_SECONDS,
         gate: StoreGate | None = None,
         disk: DiskGuard | None = None,
+        change_log_seconds: float = CHANGE_LOG_SECONDS,
     ) -> None:
         """`model` names the embedding model the vectors come from: an index built with another one is
         refused (its vectors mean nothing to this model's questions) instead of silently mixed into.
@@ -287,6 +329,7 @@ class ChromaStore:
         on a full disk can hang the process); without one it is a server, reopened after any failure."""
         self._factory = client_factory
         self.stale_after = stale_after
+        self.change_log_seconds = change_log_seconds
         self.gate = gate or StoreGate(STORE_TIMEOUT_SECONDS)
         self.disk = disk
         self._name = name
@@ -300,8 +343,10 @@ class ChromaStore:
         self.gate.probe_with(self._probe)
 
     @contextmanager
-    def _using(self, write: bool = False) -> Iterator[tuple[Any, Any, Any]]:
-        if self.disk is not None:
+    def _using(self, write: bool = False, lookup: bool = False) -> Iterator[tuple[Any, Any, Any]]:
+        """The collections. `lookup`: a question's reads (a nearest-neighbour query, chunks by id), which go on
+        while the disk is full: they only read what is open already (SQLite reads, the loaded HNSW index)."""
+        if self.disk is not None and not lookup:
             self.disk.check_write() if write else self.disk.check_read()
         try:
             with self._lock:
@@ -426,7 +471,7 @@ class ChromaStore:
                     self._abandoned.update({a.id: (a.content_hash, failed_at) for a, chunks, *_ in items if chunks})
                 raise
 
-    def _write(self, items: list[ArticleWrite], chunk_col: Any, article_col: Any, _: Any) -> None:
+    def _write(self, items: list[ArticleWrite], chunk_col: Any, article_col: Any, meta_col: Any) -> None:
         ids = [a.id for a, *_ in items]
         before = _versions(article_col, ids)  # the version each record named before this write: what it replaces
         written = [(a, c, v, sv) for a, c, v, sv in items if c]
@@ -451,6 +496,7 @@ class ChromaStore:
                 documents=[a.text for a, _, _, _ in records],
                 metadatas=[_article_metadata(a, len(c)) for a, c, _, _ in records],
             )
+        _log_changes(meta_col, ids)
         replaced = [(a.id, before[a.id]) for a, *_ in items if before.get(a.id, a.content_hash) != a.content_hash]
         _delete_matching(chunk_col, [{"$and": [{"article_id": i}, {"article_hash": h}]} for i, h in replaced])
         # Two writers of one article that both replaced the same version: each deleted only that version's
@@ -509,18 +555,20 @@ class ChromaStore:
 
     def delete_article(self, article_id: str) -> None:
         """Remove an article: its record first (it disappears at once), then its chunks."""
-        with self._using() as (chunk_col, article_col, _):
+        with self._using() as (chunk_col, article_col, meta_col):
             if not article_col.get(ids=[article_id], include=[])["ids"]:
                 raise DocumentNotFound(f"no article with id {article_id!r}")
             article_col.delete(ids=[article_id])
+            _log_changes(meta_col, [article_id])
             chunk_col.delete(where={"article_id": article_id})
 
     def set_copy_of(self, article_ids: Sequence[str], original: str) -> None:
         """Record `article_ids` as copies of `original` (their records only; copies have no chunks)."""
         if not article_ids:
             return
-        with self._using(write=True) as (_, article_col, _):
+        with self._using(write=True) as (_, article_col, meta_col):
             article_col.update(ids=list(article_ids), metadatas=[{"copy_of": original} for _ in article_ids])
+            _log_changes(meta_col, article_ids)
 
     def touch(self) -> str:
         """Record that the index changed, so every replica reloads its lexical index."""
@@ -575,6 +623,30 @@ class ChromaStore:
         self._token = str(metas[0].get("token", "")) if metas else ""
         return self._token
 
+    def changes_since(self, since: float) -> list[str]:
+        """The articles whose records were written or deleted at or after `since` (a time.time() by the writers'
+        clocks), as the change log says: one small read, however large the index. The log keeps
+        `change_log_seconds`; a reader further behind reads every record instead."""
+        with self._using() as (_, _, meta_col):
+            got = meta_col.get(where={"$and": [{"kind": "change"}, {"at": {"$gte": since}}]}, include=["metadatas"])
+        return sorted({str(m["article_id"]) for m in got["metadatas"]})
+
+    def prune_changes(self) -> None:
+        """Forget changes older than the log keeps (upkeep calls this)."""
+        cutoff = time.time() - self.change_log_seconds
+        with self._using() as (_, _, meta_col):
+            meta_col.delete(where={"$and": [{"kind": "change"}, {"at": {"$lt": cutoff}}]})
+
+    def records_of(self, article_ids: Sequence[str]) -> dict[str, ArticleRecord]:
+        """The records (no text) of these articles, by id; ids with no record are left out."""
+        out: dict[str, ArticleRecord] = {}
+        with self._using() as (_, article_col, _):
+            for b in range(0, len(article_ids), _PAGE):
+                got = article_col.get(ids=list(article_ids[b : b + _PAGE]), include=["metadatas"])
+                for article_id, meta in zip(got["ids"], got["metadatas"], strict=True):
+                    out[article_id] = _record_from_row(article_id, meta)
+        return out
+
     def count_chunks(self) -> int:
         with self._using() as (chunk_col, _, _):
             return int(chunk_col.count())
@@ -612,36 +684,62 @@ class ChromaStore:
     def visible_chunks(
         self, records: dict[str, ArticleRecord] | None = None, article_ids: Sequence[str] | None = None
     ) -> list[StoredChunk]:
-        """Chunks of the visible article versions (of `article_ids` only, if given), in article and
-        reading order. `records` saves re-reading the article records when the caller has them."""
-        return self.visible_chunks_and_vectors(records, article_ids, vectors=False)[0]
-
-    def visible_chunks_and_vectors(
-        self,
-        records: dict[str, ArticleRecord] | None = None,
-        article_ids: Sequence[str] | None = None,
-        vectors: bool = True,
-    ) -> tuple[list[StoredChunk], np.ndarray]:
-        """`visible_chunks` and their passage vectors (float32, one row per chunk, same order)."""
+        """Chunks of the visible article versions (of `article_ids` only, if given), text and all, in article
+        and reading order. `records` saves re-reading the article records when the caller has them. For tools
+        and tests: a replica reads what it keeps of every chunk with `chunk_rows`, and texts for its hits only."""
         records = self.article_records() if records is None else records
         out: list[StoredChunk] = []
-        rows: list[Any] = []
-        include = ["metadatas", "documents", *(["embeddings"] if vectors else [])]
+        include = ["metadatas", "documents"]
         with self._using() as (chunk_col, _, _):
-            if article_ids is None:
-                pages: Iterator[tuple[Any, ...]] = self._pages(chunk_col, include=include)
-            else:
-                pages = self._pages_of(chunk_col, list(article_ids), include)
-            for ids, metas, docs, *embeddings in pages:
-                for n, (chunk_id, meta, doc) in enumerate(zip(ids, metas, docs, strict=True)):
+            pages = (
+                self._pages(chunk_col, include)
+                if article_ids is None
+                else self._pages_of(chunk_col, list(article_ids), include)
+            )
+            for ids, metas, docs in pages:
+                for chunk_id, meta, doc in zip(ids, metas, docs, strict=True):
                     record = records.get(meta["article_id"])
                     if record is not None and record.content_hash == meta["article_hash"]:
                         out.append(_chunk_from_row(chunk_id, doc, meta))
-                        if vectors:
-                            rows.append(embeddings[0][n])
-        order = sorted(range(len(out)), key=lambda i: (out[i].chunk.article_id, out[i].chunk.index))
-        matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), self._dim) if vectors else np.zeros((0, 0))
-        return [out[i] for i in order], matrix[order] if vectors else matrix
+        return sorted(out, key=lambda s: (s.chunk.article_id, s.chunk.index))
+
+    def chunk_rows(
+        self, records: dict[str, ArticleRecord], article_ids: Sequence[str] | None = None
+    ) -> Iterator[list[ChunkRow]]:
+        """What a replica keeps of each visible chunk (of `article_ids` only, if given), a page at a time, in the
+        store's order: no text and no vectors, which are read for the retrieved chunks only (`read_chunks`)."""
+        with self._using() as (chunk_col, _, _):
+            if article_ids is None:
+                pages: Iterator[tuple[Any, ...]] = self._pages(chunk_col, include=["metadatas"])
+            else:
+                pages = self._pages_of(chunk_col, list(article_ids), ["metadatas"])
+            for ids, metas in pages:
+                page = []
+                for chunk_id, meta in zip(ids, metas, strict=True):
+                    record = records.get(meta["article_id"])
+                    if record is not None and record.content_hash == meta["article_hash"]:
+                        page.append(_row_from_meta(chunk_id, meta))
+                yield page
+
+    def read_chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
+        """These chunks, text, sentences and all, by id (ids no longer stored are left out)."""
+        out: dict[str, StoredChunk] = {}
+        with self._using(lookup=True) as (chunk_col, _, _):
+            for b in range(0, len(chunk_ids), _PAGE):
+                got = chunk_col.get(ids=list(chunk_ids[b : b + _PAGE]), include=["metadatas", "documents"])
+                for chunk_id, meta, doc in zip(got["ids"], got["metadatas"], got["documents"], strict=True):
+                    out[chunk_id] = _chunk_from_row(chunk_id, doc, meta)
+        return out
+
+    def read_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """These chunks' passage vectors (float32), by id (ids no longer stored are left out)."""
+        out: dict[str, np.ndarray] = {}
+        with self._using(lookup=True) as (chunk_col, _, _):
+            for b in range(0, len(chunk_ids), _PAGE):
+                got = chunk_col.get(ids=list(chunk_ids[b : b + _PAGE]), include=["embeddings"])
+                for chunk_id, vector in zip(got["ids"], got["embeddings"], strict=True):
+                    out[chunk_id] = np.asarray(vector, dtype=np.float32)
+        return out
 
     @staticmethod
     def _pages_of(collection: Any, article_ids: list[str], include: list[str]) -> Iterator[tuple[Any, ...]]:
@@ -651,7 +749,7 @@ class ChromaStore:
 
     def query(self, vector: np.ndarray, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """Nearest chunks as (chunk id, cosine similarity), best first."""
-        with self._using() as (chunk_col, _, _):
+        with self._using(lookup=True) as (chunk_col, _, _):
             result = chunk_col.query(
                 query_embeddings=[vector.tolist()],
                 n_results=n,

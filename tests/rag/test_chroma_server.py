@@ -83,10 +83,9 @@ def test_service_answers_from_a_chroma_server_and_survives_its_restart(server: C
         server.stop()
         health = client.get("/health")
         assert health.status_code == 503 and health.json()["status"] == "unavailable"
-        assert "basis" in client.post("/query", json=question).json()["answer"]  # from the replica's memory
-        down = client.get("/documents")  # what needs the store says it is down
-        assert down.status_code == 503
-        assert "unavailable" in down.json()["detail"] and down.headers["retry-after"]
+        for down in (client.post("/query", json=question), client.get("/documents")):  # both need the store
+            assert down.status_code == 503
+            assert "unavailable" in down.json()["detail"] and down.headers["retry-after"]
 
         server.start()
         wait_for(lambda: client.get("/health").status_code == 200)
@@ -97,7 +96,7 @@ def test_replicas_sharing_a_server_see_each_others_writes(server: ChromaServer, 
     one = build_pipeline(server_settings(server, tmp_path))
     two = build_pipeline(server_settings(server, tmp_path))
     one.ingest([SEEDS / "003_99b702be79d94449.txt"])
-    assert len(two.retriever.refresh().chunks) == len(one.retriever.refresh().chunks) > 0
+    assert len(two.retriever.refresh()) == len(one.retriever.refresh()) > 0
     one.ingest([SEEDS / "002_353d98a7930780b3.txt"])
     answer = two.ask("How much gas would the Power of Siberia 2 pipeline deliver each year?")
     assert "50 billion" in answer.text

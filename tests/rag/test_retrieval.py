@@ -27,7 +27,7 @@ def test_hybrid_ranking_records_both_retrievers(pipeline: Pipeline) -> None:
 def test_lexical_retrieval_finds_rare_exact_terms(pipeline: Pipeline) -> None:
     snapshot = pipeline.retriever.refresh()
     hits = snapshot.lexical.top(terms("Kishida"), 3)
-    assert hits and "Kishida" in snapshot.chunks[hits[0][0]].chunk.text
+    assert hits and "Kishida" in snapshot.read([hits[0][0]])[hits[0][0]].chunk.text
 
 
 def test_filters_restrict_both_retrievers(pipeline: Pipeline) -> None:
@@ -47,15 +47,38 @@ def test_retrieval_is_deterministic(pipeline: Pipeline) -> None:
 
 def test_term_views_match_the_chunks_they_describe(pipeline: Pipeline) -> None:
     snapshot = pipeline.retriever.refresh()
-    for i, stored in enumerate(snapshot.chunks):
-        assert snapshot.chunk_terms[i] == frozenset(terms(f"{stored.chunk.title}\n{stored.chunk.text}"))
+    read = snapshot.read(range(len(snapshot)))
+    assert len(read) == len(snapshot) == len(pipeline.store.visible_chunks())
     by_article: dict[str, set[str]] = {}
-    for stored, tokens in zip(snapshot.chunks, snapshot.tokenised, strict=True):
-        by_article.setdefault(stored.chunk.article_id, set()).update(tokens)
-    assert len(snapshot.article_terms) == len(by_article) == 7
+    for row, passage in read.items():
+        chunk = passage.chunk
+        assert chunk.id == snapshot.chunk_id(row) and chunk.article_id == snapshot.article_of(row)
+        assert passage.passage_terms == frozenset(terms(f"{chunk.title}\n{chunk.text}"))
+        assert len(passage.terms) == len(chunk.sentences) == len(passage.vectors)
+        by_article.setdefault(chunk.article_id, set()).update(passage.passage_terms)
+    assert snapshot.article_count == len(by_article) == 7
     for article_id, expected in by_article.items():
-        assert snapshot.article_terms.get(article_id) == expected
-    assert snapshot.article_terms.get("no-such-article") == frozenset()
+        assert snapshot.article_terms(article_id) == expected
+        assert [snapshot.article_of(r) for r in snapshot.article_rows(article_id)] == [article_id] * len(
+            snapshot.article_rows(article_id)
+        )
+    assert snapshot.article_terms("no-such-article") == frozenset()
+
+
+def test_a_replica_holds_no_text_and_reads_only_the_hits(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    retriever = HybridRetriever(pipeline.store, pipeline.embedder, pipeline.retriever.policy)
+    snapshot = retriever.refresh()
+    assert len(retriever.passages._chunks) == 0  # a load reads no text
+    asked: list[int] = []
+    read = pipeline.store.read_chunks
+    monkeypatch.setattr(pipeline.store, "read_chunks", lambda ids: asked.append(len(ids)) or read(ids))
+    hits = retriever.retrieve("Power of Siberia 2 pipeline through Mongolia", top_k=5).hits
+    assert hits and sum(asked) <= max(5, retriever.policy.rerank_depth) < len(snapshot)
+    asked.clear()
+    assert [h.chunk.id for h in retriever.retrieve("Power of Siberia 2 pipeline through Mongolia", top_k=5).hits] == [
+        h.chunk.id for h in hits
+    ]
+    assert asked == []  # read again from the cache
 
 
 def test_passages_whose_sentence_answers_are_ranked_first(pipeline: Pipeline) -> None:
@@ -74,50 +97,52 @@ def test_passages_whose_sentence_answers_are_ranked_first(pipeline: Pipeline) ->
     assert "issued in February 2023" not in plain[0].chunk.text
 
 
-def test_filtered_dense_search_in_memory_matches_chromas(pipeline: Pipeline) -> None:
+def test_filtered_exact_search_matches_chromas(pipeline: Pipeline) -> None:
     snapshot = pipeline.retriever.refresh()
     vector = pipeline.embedder.embed_queries(["What did Putin say about gas supplies?"])[0]
     only = Filters(sources=("003_99b702be79d94449.txt", "000_26e4b23e68a8d043.txt"))
     mask = snapshot.mask(only)
-    assert mask is not None and 0 < mask.sum() < len(snapshot.chunks)
-    ours = [snapshot.chunks[i].chunk.id for i in snapshot.search(vector, 5, mask)]
+    assert mask is not None and 0 < mask.sum() < len(snapshot)
+    ours = [snapshot.chunk_id(i) for i in snapshot.search(vector, 5, mask)]
     chroma = [chunk_id for chunk_id, _ in pipeline.store.query(vector, 5, only)]
     assert ours == chroma
-    assert snapshot.vectors.shape == (len(snapshot.chunks), 384)
 
 
-def test_unfiltered_dense_search_in_memory_matches_chromas(pipeline: Pipeline) -> None:
+def test_exact_search_over_everything_matches_chromas(pipeline: Pipeline) -> None:
     snapshot = pipeline.retriever.refresh()
     vector = pipeline.embedder.embed_queries(["How much gas does Russia send to China?"])[0]
-    ours = [snapshot.chunks[i].chunk.id for i in snapshot.search(vector, 10)]
+    ours = [snapshot.chunk_id(i) for i in snapshot.search(vector, 10)]
     chroma = [chunk_id for chunk_id, _ in pipeline.store.query(vector, 10)]
     assert ours == chroma
     assert len(ours) == 10
 
 
-def test_corpora_over_the_exact_limit_are_searched_through_chroma(
+def test_dense_search_is_chromas_except_over_small_filtered_subsets(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
     query = pipeline.store.query
     monkeypatch.setattr(pipeline.store, "query", lambda *a, **k: calls.append(1) or query(*a, **k))
     question = "How much gas does Russia send to China?"
-    exact = pipeline.retriever.retrieve(question, top_k=5)
-    assert calls == []  # 51 chunks: an exact scan of the snapshot
+    pipeline.retriever.retrieve(question, top_k=5)
+    assert calls == [1]  # unfiltered: Chroma's HNSW index, at any size
+    only = Filters(sources=("003_99b702be79d94449.txt", "000_26e4b23e68a8d043.txt"))
+    exact = pipeline.retriever.retrieve(question, top_k=5, filters=only)
+    assert calls == [1]  # a filter keeping a few chunks: exact, over their vectors
     through_chroma = HybridRetriever(pipeline.store, pipeline.embedder, RetrievalPolicy(exact_limit=0)).retrieve(
-        question, top_k=5
+        question, top_k=5, filters=only
     )
-    assert calls == [1]
+    assert calls == [1, 1]
     assert [h.chunk.id for h in through_chroma.hits] == [h.chunk.id for h in exact.hits]
 
 
 def test_exact_search_edges(pipeline: Pipeline) -> None:
     snapshot = pipeline.retriever.refresh()
     vector = pipeline.embedder.embed_queries(["gas"])[0]
-    assert snapshot.search(vector, 5, np.zeros(len(snapshot.chunks), dtype=bool)) == []
+    assert snapshot.search(vector, 5, np.zeros(len(snapshot), dtype=bool)) == []
     everything = snapshot.search(vector, 10_000)
-    assert sorted(everything) == list(range(len(snapshot.chunks)))  # k past the rows: every row, once
-    one = np.zeros(len(snapshot.chunks), dtype=bool)
+    assert sorted(everything) == list(range(len(snapshot)))  # k past the rows: every row, once
+    one = np.zeros(len(snapshot), dtype=bool)
     one[7] = True
     assert snapshot.search(vector, 3, one) == [7]
 
@@ -127,7 +152,8 @@ def test_bm25_terms_are_stored_with_each_chunk_and_read_back(pipeline: Pipeline)
     assert stored
     assert all(s.terms == passage_terms(s.chunk.title, s.chunk.text) for s in stored)
     snapshot = pipeline.retriever.refresh()
-    assert all(t is s.terms for t, s in zip(snapshot.tokenised, snapshot.chunks, strict=True))  # not made again
+    read = snapshot.read([snapshot.row_of(s.chunk.id) or 0 for s in stored])
+    assert all(read[snapshot.row_of(s.chunk.id) or 0].passage_terms == frozenset(s.terms or ()) for s in stored)
 
 
 def test_the_terms_version_changes_with_the_tokeniser() -> None:

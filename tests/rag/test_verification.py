@@ -51,7 +51,7 @@ def evidence(pipeline: Pipeline) -> list[Evidence]:
     chunks = [h.chunk for h in retrieval.hits[:5]]
     snapshot = retrieval.snapshot
     return Verifier(pipeline.embedder).evidence(
-        chunks, {c.id: snapshot.chunks[snapshot.by_id[c.id]].sentence_vectors for c in chunks}
+        chunks, {c.id: s.vectors for c in chunks if (s := snapshot.sentences(c.id)) is not None}
     )
 
 
