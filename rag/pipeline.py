@@ -350,7 +350,7 @@ class Pipeline:
     def close(self) -> None:
         """Let go of what this pipeline holds on disk (the lexical index's directory), and of the store's threads
         (a call still queued is not made)."""
-        self.retriever.lexical.close()
+        self.retriever.close()
         self.store.gate.close()
 
     def load(self) -> IndexSize:

@@ -37,10 +37,13 @@ class RetrievalPolicy:
 class ReloadPolicy:
     """How a replica follows the store: it reads the change log since its last reload (looking back
     `overlap_seconds` further, for writes that land late and writers' clocks that differ), and compares every
-    record at least every `full_scan_seconds` (a writer too old to keep the log is still seen)."""
+    record at least every `full_scan_seconds` (a writer too old to keep the log is still seen). It saves what its
+    snapshot holds of each chunk beside its lexical index at most every `save_seconds`, and when it stops, so that
+    a restart reads only the articles changed since."""
 
     overlap_seconds: float = 60.0
     full_scan_seconds: float = 600.0
+    save_seconds: float = 600.0  # how often, at most, the snapshot's rows are saved for the next start
 
 
 @dataclass(frozen=True, slots=True)

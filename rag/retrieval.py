@@ -13,6 +13,8 @@ index (`rag.lexical`) lives on the replica's disk and is updated with the articl
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +31,8 @@ from rag.policies import ReloadPolicy, RetrievalPolicy
 from rag.question import Question
 from rag.snapshot import Passages, Sentences, Snapshot
 from rag.storage import ChromaStore
+
+log = logging.getLogger("newsrag.retrieval")
 
 
 class Fused(NamedTuple):
@@ -74,6 +78,8 @@ class HybridRetriever:
         self._checked_at = 0.0
         self._loaded_since = 0.0  # time.time() before the token the snapshot was loaded at was read
         self._full_at = 0.0  # time.monotonic() of the last reload that read every record
+        self._saved_at = -math.inf  # time.monotonic() the snapshot's rows were last saved
+        self._unsaved = False  # whether a snapshot loaded since then holds changes
         self._lock = threading.Lock()
         self._unchecked: set[str] = set()  # articles changed since the last take_changed()
         # Whether a question reloads the snapshot itself when the store changed. `rag serve` turns it off: its
@@ -124,7 +130,29 @@ class HybridRetriever:
         self._loaded_since = started
         if changes is None:
             self._full_at = time.monotonic()
+        self._unsaved |= bool(snapshot.changed)
+        if self._unsaved and time.monotonic() - self._saved_at >= reload.save_seconds:
+            self._save(snapshot)
         return snapshot
+
+    def _save(self, snapshot: Snapshot) -> None:
+        folder = self.lexical.path
+        if folder is None:
+            return
+        try:
+            snapshot.save(folder)
+        except OSError as exc:  # a full disk: the next start reads every chunk instead
+            log.warning("the snapshot's rows were not saved to %s: %s", folder, exc)
+        self._saved_at = time.monotonic()
+        self._unsaved = False
+
+    def close(self) -> None:
+        """Save what the snapshot holds of each chunk (the next start reads only what changed), and let go of the
+        lexical index's folder."""
+        with self._lock:
+            if self._snapshot is not None and self._unsaved:
+                self._save(self._snapshot)
+        self.lexical.close()
 
     def current(self) -> Snapshot:
         """The snapshot a request reads: the one in memory when something else keeps it current

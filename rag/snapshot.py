@@ -14,8 +14,10 @@ the store's change log, or from every record when the log cannot say), and only 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -208,6 +210,57 @@ _NO_COLUMNS = _Columns(
 )
 
 
+ROWS_FILE = "rows.npz"
+ROWS_FORMAT = 1  # bump when what `Snapshot.save` writes changes: an older file is then ignored
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    """What a load starts from (the previous snapshot, the rows a replica saved, or nothing): the rows of the
+    articles it holds, which version of each, and every record as last read (None: read them all)."""
+
+    columns: _Columns
+    articles: _Codes
+    sources: _Codes
+    version: Callable[[str], str | None]  # the version of an article it holds rows of (None: none)
+    held: Iterable[str]  # the articles it may hold rows of
+    records: dict[str, ArticleRecord] | None
+
+    @classmethod
+    def empty(cls) -> _Base:
+        return cls(_NO_COLUMNS, _Codes(), _Codes(), lambda _: None, (), None)
+
+    @classmethod
+    def of(cls, previous: Snapshot) -> _Base:
+        return cls(
+            previous.columns,
+            previous.article_codes.copy(),
+            previous.source_codes.copy(),
+            previous.version,
+            previous.records,
+            previous.records,
+        )
+
+    @classmethod
+    def saved(cls, folder: Path | None) -> _Base | None:
+        """The rows a replica saved in `folder` (None: none, or unreadable, or of another format)."""
+        path = folder / ROWS_FILE if folder is not None else None
+        if path is None or not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                if int(saved["format"]) != ROWS_FORMAT:
+                    raise ValueError(f"format {int(saved['format'])}")
+                columns = _Columns(saved["ids"], saved["keys"], saved["articles"], saved["sources"], saved["days"])
+                articles = _Codes([str(n) for n in saved["article_names"]])
+                sources = _Codes([str(n) for n in saved["source_names"]])
+                versions = dict(zip(saved["held"].tolist(), saved["versions"].tolist(), strict=True))
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("%s is not used (%s): every chunk is read", path, exc)
+            return None
+        return cls(columns, articles, sources, versions.get, list(versions), None)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Snapshot:
     """What a replica holds in memory about one version of the index (see the module's docstring)."""
@@ -384,43 +437,40 @@ class Snapshot:
         changes: Iterable[str] | None,
         cached_articles: int,
     ) -> Snapshot:
-        if previous is None:
+        base = _Base.of(previous) if previous is not None else _Base.saved(lexical.path) or _Base.empty()
+        if changes is None or base.records is None:
             records = store.article_records()
-            articles, sources = _Codes(), _Codes()
-            changed = [a for a, r in records.items() if r.chunk_count]
-            kept = _NO_COLUMNS
-            read: Sequence[str] | None = None  # every chunk
+            touched = {a for a, r in records.items() if base.version(a) != r.content_hash}
+            touched |= {a for a in base.held if a not in records}
         else:
-            if changes is None:
-                records = store.article_records()
-                touched = {a for a, r in records.items() if previous.version(a) != r.content_hash}
-                touched |= {a for a in previous.records if a not in records}
-            else:
-                named = sorted(set(changes))
-                records = dict(previous.records)
-                found = store.records_of(named) if named else {}
-                for article_id in named:
-                    if article_id in found:
-                        records[article_id] = found[article_id]
-                    else:
-                        records.pop(article_id, None)
-                # the log's overlap names writes already loaded: only a version that differs is read again
-                touched = {
-                    a
-                    for a in named
-                    if (a in found and found[a].content_hash != previous.version(a))
-                    or (a not in found and a in previous.records)
-                }
-            # an article whose record names chunks the snapshot lacks is read again (its chunks were rewritten)
-            touched |= {a for a, r in records.items() if r.chunk_count and not previous.article_rows(a)}
-            changed = sorted(a for a in touched if a in records and records[a].chunk_count)
-            articles, sources = previous.article_codes.copy(), previous.source_codes.copy()
-            codes = [articles.codes[a] for a in touched if a in articles.codes]
-            kept = previous.columns.select(~np.isin(previous.columns.articles, codes))
-            read = changed
-        fresh: list[ChunkRow] = []
+            named = sorted(set(changes))
+            records = dict(base.records)
+            found = store.records_of(named) if named else {}
+            for article_id in named:
+                if article_id in found:
+                    records[article_id] = found[article_id]
+                else:
+                    records.pop(article_id, None)
+            # the log's overlap names writes already loaded: only a version that differs is read again
+            touched = {
+                a
+                for a in named
+                if (a in found and found[a].content_hash != base.version(a)) or (a not in found and a in base.records)
+            }
+        # an article whose record names chunks the base lacks is read (new, or its lost chunks were rewritten)
+        touched |= {a for a, r in records.items() if r.chunk_count and base.version(a) is None}
         want = {a: r.content_hash for a, r in records.items() if r.chunk_count}
         missing = lexical.missing(want)
+        touched |= missing  # the lexical index needs their chunks: read them too
+        changed = sorted(a for a in touched if a in records and records[a].chunk_count)
+        articles, sources = base.articles, base.sources
+        read: list[str] | None = changed
+        if len(changed) * 2 > len(want):  # most of the index: one scan of every chunk beats reading by article
+            kept, read = _NO_COLUMNS, None
+        else:
+            codes = [articles.codes[a] for a in touched if a in articles.codes]
+            kept = base.columns.select(~np.isin(base.columns.articles, codes)) if codes else base.columns
+        fresh: list[ChunkRow] = []
 
         def pages() -> Iterator[list[LexicalDoc]]:
             if read is not None and not read:
@@ -447,6 +497,30 @@ class Snapshot:
         )
         rows_of.append(snapshot.rows_of_keys)
         return snapshot
+
+    def save(self, folder: Path) -> None:
+        """Write what this snapshot holds of each chunk to `folder` (the replica's lexical index folder), so that
+        the next start reads only the articles changed since, not every chunk. Written whole or not at all."""
+        cols = self.columns
+        held = [a for a in self.records if self.article_rows(a)]
+        tmp = folder / f"{ROWS_FILE}.tmp"
+        with tmp.open("wb") as handle:
+            np.savez(
+                handle,
+                format=np.asarray(ROWS_FORMAT),
+                ids=cols.ids,
+                keys=cols.keys,
+                articles=cols.articles,
+                sources=cols.sources,
+                days=cols.days,
+                article_names=np.asarray(self.article_codes.names, dtype=np.str_),
+                source_names=np.asarray(self.source_codes.names, dtype=np.str_),
+                held=np.asarray(held, dtype=np.str_),
+                versions=np.asarray([self.records[a].content_hash for a in held], dtype=np.str_),
+            )
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, folder / ROWS_FILE)
 
     def version(self, article_id: str) -> str | None:
         """The version of an article this snapshot holds chunks of (None: it holds none)."""
