@@ -13,8 +13,9 @@ second start on the same data takes (a restarted replica: its lexical index is r
 Then (unless `--no-writes`) `chroma run` serves the same index to two replicas (`RAG_REFRESH_SECONDS` =
 `--refresh`): one article is POSTed through the first, and `write_visible_s` is the time until the second
 retrieves it for a question about it; meanwhile a question every 100 ms goes to the second, and
-`max_query_ms_during_write` is the slowest of those asked from the POST until it was visible (and a second after).
-With `--json`, one JSON line per size on stdout.
+`max_query_ms_during_write` is the slowest of those asked from the POST until it was visible (and a second after);
+`replica_rss_mb` is the second replica's RSS then (a replica of a server holds no HNSW index: `rss_mb`, embedded,
+does), `chroma_rss_mb` the server's. With `--json`, one JSON line per size on stdout.
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ def measure(data_dir: Path, asked: list[str], chunks: int) -> dict[str, float | 
     }
 
 
-def measure_write(data_dir: Path, asked: list[str], refresh: float) -> dict[str, float | None]:
+def measure_write(data_dir: Path, asked: list[str], refresh: float) -> dict[str, float | int | None]:
     """Two replicas on a Chroma server (`chroma run` over the same index): an article POSTed through one, timed
     until the other answers from it, while a question every 100 ms goes to the other."""
     proc, port = chroma_server(data_dir / "chroma")
@@ -185,7 +186,7 @@ def measure_write(data_dir: Path, asked: list[str], refresh: float) -> dict[str,
     try:
         with (
             running_service({**common, "RAG_DATA_DIR": str(data_dir / "replica-1")}, timeout=1800) as (one, _),
-            running_service({**common, "RAG_DATA_DIR": str(data_dir / "replica-2")}, timeout=1800) as (two, _),
+            running_service({**common, "RAG_DATA_DIR": str(data_dir / "replica-2")}, timeout=1800) as (two, second),
         ):
 
             def reader() -> None:
@@ -221,6 +222,7 @@ def measure_write(data_dir: Path, asked: list[str], refresh: float) -> dict[str,
             time.sleep(1.0)
             stop.set()
             thread.join(timeout=130)
+            replica_rss, chroma_rss = rss_mb(second.pid), rss_mb(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -230,6 +232,8 @@ def measure_write(data_dir: Path, asked: list[str], refresh: float) -> dict[str,
         "write_visible_s": None if visible is None else round(visible, 2),
         "max_query_ms_during_write": round(max(during), 1) if during else None,
         "max_query_ms_before_write": round(max(before), 1) if before else None,
+        "replica_rss_mb": round(replica_rss),  # a replica of a Chroma server: what it holds itself
+        "chroma_rss_mb": round(chroma_rss),  # the server: the HNSW index and its caches
     }
 
 
@@ -253,7 +257,10 @@ def main() -> None:
     pool = sentence_pool(args.source)
     log(f"cores: {os.cpu_count()}  source: {args.source} ({len(pool[0]):,} distinct sentences)")
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="newsrag-scale-"))
-    store: ChromaStore = build_pipeline(Settings(data_dir=data_dir, ingest_on_start=False)).store
+    # building 100k chunks on busy cores can take one upsert past the service's 10 s deadline
+    store: ChromaStore = build_pipeline(
+        Settings(data_dir=data_dir, ingest_on_start=False, store_timeout_seconds=600)
+    ).store
     asked = questions(args.questions)
     rng = random.Random(20260613)
     rows: list[dict[str, float | int | str | None]] = []
