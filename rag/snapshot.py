@@ -278,6 +278,7 @@ class Snapshot:
     _key_order: np.ndarray = field(init=False, repr=False)
     _sorted_keys: np.ndarray = field(init=False, repr=False)
     _article_starts: np.ndarray = field(init=False, repr=False)
+    _article_ends: np.ndarray = field(init=False, repr=False)
     _article_terms: BoundedCache[str, frozenset[str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -285,14 +286,16 @@ class Snapshot:
         order = np.argsort(keys, kind="stable")
         object.__setattr__(self, "_key_order", order)
         object.__setattr__(self, "_sorted_keys", keys[order])
-        # rows are grouped by article: starts[code] .. starts[code + 1] are its rows (empty for unused codes)
+        # rows are grouped by article, in no order of codes: an article's rows are starts[code] .. ends[code]
         articles = self.columns.articles
-        first = np.full(len(self.article_codes.names) + 1, len(articles), dtype=np.int64)
+        starts = np.zeros(len(self.article_codes.names), dtype=np.int64)
+        ends = np.zeros(len(self.article_codes.names), dtype=np.int64)
         if len(articles):
             change = np.flatnonzero(np.r_[True, articles[1:] != articles[:-1]])
-            first[articles[change]] = change
-        starts = np.minimum.accumulate(first[::-1])[::-1]
+            starts[articles[change]] = change
+            ends[articles[change]] = np.r_[change[1:], len(articles)]
         object.__setattr__(self, "_article_starts", starts)
+        object.__setattr__(self, "_article_ends", ends)
         object.__setattr__(self, "_article_terms", BoundedCache(self.cached_articles))
 
     # -- what it holds ----------------------------------------------------------------------
@@ -338,7 +341,7 @@ class Snapshot:
         code = self.article_codes.codes.get(article_id)
         if code is None:
             return range(0)
-        return range(int(self._article_starts[code]), int(self._article_starts[code + 1]))
+        return range(int(self._article_starts[code]), int(self._article_ends[code]))
 
     # -- reading the retrieved chunks -------------------------------------------------------
 
