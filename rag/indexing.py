@@ -20,7 +20,8 @@ from rag.chunking import Chunker
 from rag.embedding import Embedder
 from rag.errors import DocumentNotFound, InvalidDocument, RagError
 from rag.loading import corpus_files, is_html_name, load_file
-from rag.models import Article, ArticleRecord, Chunk, IngestReport
+from rag.models import Article, Chunk, IngestReport
+from rag.policies import ReloadPolicy
 from rag.storage import ArticleWrite, Audit, ChromaStore
 from rag.syndication import CopyFinder, SyndicationPolicy, body_text, copies_by_original, signature
 
@@ -70,10 +71,14 @@ class Indexer:
         prefix: Callable[[Article], str],
         batch_chunks: int = 64,
         syndication: SyndicationPolicy | None = None,
+        reload: ReloadPolicy | None = None,
     ) -> None:
         self._syndication = syndication or SyndicationPolicy()
+        self._reload = reload or ReloadPolicy()
         self._finder: CopyFinder | None = None  # stored articles copies are found among (see _copy_finder)
         self._finder_token: str | None = None
+        self._finder_since = 0.0  # time.time() before the records the finder holds were read
+        self._copy_of: dict[str, str] = {}  # stored copies -> their originals, kept with the finder
         self._store = store
         self._embedder = embedder
         self.chunker = chunker
@@ -132,15 +137,18 @@ class Indexer:
         report = IngestReport(articles=len(articles), ids=[a.id for a in articles])
         if not dry_run:
             self._store.check_writable()
-        stored = self._store.article_records()
-        originals = {r.copy_of for r in stored.values() if r.copy_of}
+        # A write reads the records of its own articles; re-reading a file reads all (its vanished articles go).
+        ids = sorted({a.id for a in articles})
+        stored = self._store.article_records() if sync_files or dry_run else self._store.records_of(ids)
         pending: list[Article] = []
         copies: list[Article] = []
         unchanged: list[Article] = []
         seen: set[str] = set()
         try:
             with self._lock:  # the copy finder is shared: decide, and update it, one ingest at a time
-                finder = CopyFinder.of(stored, self._syndication) if dry_run else self._copy_finder(stored)
+                finder = CopyFinder.of(stored, self._syndication) if dry_run else self._copy_finder()
+                copy_of = {r.id: r.copy_of for r in stored.values() if r.copy_of} if dry_run else self._copy_of
+                originals = set(copy_of.values())
                 for article in articles:
                     if article.id in seen:
                         continue  # the same id twice in one batch: the first wins
@@ -155,11 +163,13 @@ class Indexer:
                     article = replace(article, copy_of=original, signature=sign)
                     if original is not None:
                         finder.remove(article.id)
+                        copy_of[article.id] = original
                         copies.append(article)
                         report.folded += 1
                         continue
                     if sign is not None:
                         finder.add(article.id, sign, article.source)
+                    copy_of.pop(article.id, None)
                     pending.append(article)
                     if record is None:
                         report.added += 1
@@ -216,7 +226,7 @@ class Indexer:
     def check(self, article_ids: Sequence[str] | None = None) -> Audit:
         """Audit the stored chunks of `article_ids` (all: None): stale leftovers are removed, and a record whose
         passages were lost (a crash, or writers racing) is chunked and embedded again from its stored text."""
-        records = self._store.article_records()
+        records = self._store.article_records() if article_ids is None else self._store.records_of(article_ids)
         audit = self._store.audit(records, article_ids)
         for article_id in audit.missing:
             with self._lock:  # no write or delete of this process in between: read, check, write again
@@ -232,13 +242,34 @@ class Indexer:
             self._touched()
         return audit
 
-    def _copy_finder(self, stored: dict[str, ArticleRecord]) -> CopyFinder:
-        """The copy finder, rebuilt from `stored` only when the index changed since this indexer's last write
-        (another process wrote): building it reads every stored signature."""
+    def _copy_finder(self) -> CopyFinder:
+        """The copy finder, brought up to date with what other processes wrote since this indexer last looked:
+        the records the store's change log names, or, when the log cannot cover the gap (or at first), every
+        stored signature."""
         token = self._store.generation()
-        if self._finder is None or token != self._finder_token:
-            self._finder = CopyFinder.of(stored, self._syndication)
-            self._finder_token = token
+        if self._finder is not None and token == self._finder_token:
+            return self._finder
+        started = time.time()
+        overlap = self._reload.overlap_seconds
+        if self._finder is None or started - self._finder_since + overlap >= self._store.change_log_seconds:
+            records = self._store.article_records()
+            self._finder = CopyFinder.of(records, self._syndication)
+            self._copy_of = {r.id: r.copy_of for r in records.values() if r.copy_of}
+        else:
+            named = self._store.changes_since(self._finder_since - overlap)
+            found = self._store.records_of(named)
+            for article_id in named:
+                self._finder.remove(article_id)
+                self._copy_of.pop(article_id, None)
+                record = found.get(article_id)
+                if record is None:
+                    continue  # deleted
+                if record.copy_of:
+                    self._copy_of[article_id] = record.copy_of
+                elif record.signature:
+                    self._finder.add(article_id, record.signature, record.source)
+        self._finder_since = started
+        self._finder_token = token
         return self._finder
 
     def _touched(self) -> None:
@@ -276,10 +307,9 @@ class Indexer:
         (chunked, embedded, searched) before the article goes, and the other copies become its copies: a crash
         half-way leaves both searchable, never neither."""
         with self._lock:
-            records = self._store.article_records()
-            if article_id not in records:
+            if not self._store.records_of([article_id]):
                 raise DocumentNotFound(f"no article with id {article_id!r}")
-            heirs = copies_by_original(records).get(article_id, ())
+            heirs = copies_by_original(self._store.copies_of(article_id)).get(article_id, ())
             self._finder = None  # rebuilt from the records at the next ingest
             if heirs:
                 heir = replace(self._store.read_article(heirs[0].article_id), copy_of=None)

@@ -42,7 +42,7 @@ from rag.models import (
     Timeframe,
     Turn,
 )
-from rag.policies import AnswerPolicy, RerankPolicy, RetrievalPolicy
+from rag.policies import AnswerPolicy, ReloadPolicy, RerankPolicy, RetrievalPolicy
 from rag.reranking import CrossEncoder, SentenceRanker
 from rag.retrieval import HybridRetriever, Retrieval
 from rag.settings import Settings
@@ -438,14 +438,15 @@ def build_pipeline(settings: Settings) -> Pipeline:
         prefix=prefix,
     )
     syndication = SyndicationPolicy(threshold=settings.fold_threshold, enabled=settings.fold_copies)
-    indexer = Indexer(store, embedder, chunker, prefix, syndication=syndication)
     tuned = policies(settings)
+    indexer = Indexer(store, embedder, chunker, prefix, syndication=syndication, reload=ReloadPolicy())
     retriever = HybridRetriever(
         store,
         embedder,
         tuned.retrieval,
         refresh_seconds=settings.refresh_seconds,
         lexical=LexicalIndex(settings.lexical_path),
+        reload=ReloadPolicy(),
     )
     answerer = ExtractiveAnswerer(tuned.answer)
     fetcher = Fetcher(

@@ -91,8 +91,8 @@ class HybridRetriever:
         return self._snapshot
 
     def refresh(self, force: bool = False) -> Snapshot:
-        """Reload the in-memory snapshot if the store changed (checked at most every refresh_seconds). `force`:
-        reload now, comparing every record with the snapshot's."""
+        """Reload the in-memory snapshot if the store changed (checked at most every refresh_seconds; `force`: now,
+        and even if the token did not move)."""
         now = time.monotonic()
         current = self._snapshot
         if not force and current is not None and now - self._checked_at < self._refresh_seconds:
@@ -104,14 +104,14 @@ class HybridRetriever:
             token = self._store.generation()
             if force or self._snapshot is None or token != self._snapshot.token:
                 first = self._snapshot is None
-                self._snapshot = self._load(token, force, started)
+                self._snapshot = self._load(token, started)
                 if not first:  # a first load's "changes" are every article: the audit after start covers those
                     self._unchecked.update(self._snapshot.changed)
                 release_free_heap()
             self._checked_at = time.monotonic()
             return self._snapshot
 
-    def _load(self, token: str, force: bool, started: float) -> Snapshot:
+    def _load(self, token: str, started: float) -> Snapshot:
         """The snapshot at `token`: from the change log when the last one was loaded recently enough for the log
         to cover the gap (with an overlap for slow writes and clocks), else by comparing every record."""
         previous, reload = self._snapshot, self.reload
@@ -119,7 +119,6 @@ class HybridRetriever:
         behind = started - self._loaded_since + reload.overlap_seconds
         if (
             previous is not None
-            and not force
             and behind < self._store.change_log_seconds
             and time.monotonic() - self._full_at < reload.full_scan_seconds
         ):

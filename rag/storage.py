@@ -647,6 +647,12 @@ class ChromaStore:
                     out[article_id] = _record_from_row(article_id, meta)
         return out
 
+    def copies_of(self, article_id: str) -> dict[str, ArticleRecord]:
+        """The records of the stored copies of an article (other outlets' copies folded into it), by id."""
+        with self._using() as (_, article_col, _):
+            got = article_col.get(where={"copy_of": article_id}, include=["metadatas"])
+        return {i: _record_from_row(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
+
     def count_chunks(self) -> int:
         with self._using() as (chunk_col, _, _):
             return int(chunk_col.count())

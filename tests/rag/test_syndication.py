@@ -116,3 +116,28 @@ def test_copies_are_found_across_writers_and_after_deletes(tmp_path: Path) -> No
     report = first.ingest_articles([other])
     assert report.folded == 1
     assert {r.id: r.copy_of for r in first.documents()}["zz-9"] == "pd-7"  # the promoted copy, not the deleted one
+
+
+def test_a_writer_follows_anothers_writes_through_the_change_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After its first write, a writer reads only the records the store's change log names, not every record."""
+    settings = make_settings(tmp_path)
+    first, second = build_pipeline(settings), build_pipeline(settings)
+    council = (
+        "The council approved 120 new homes on Monday after a long debate about traffic and schools.",
+        "Residents welcomed the plan, which adds two parks and a health centre to the district.",
+        "Work is due to start next spring and to take three years.",
+    )
+    first.ingest_articles([story("x-1", "Town Gazette", "Council backs new homes", council)])
+    second.ingest_articles([WIRE])
+    scans: list[int] = []
+    records = first.store.article_records
+    monkeypatch.setattr(first.store, "article_records", lambda: scans.append(1) or records())
+    assert first.ingest_articles([COPY]).folded == 1  # the second's story, learnt from the log
+    assert second.ingest_articles([THIRD]).folded == 1
+    first.delete("ht-1")  # promotes the copy
+    other = story("zz-9", "Zed News", "Rotterdam volumes fall", (*PARAGRAPHS, "Zed News adds nothing."), 31)
+    assert second.ingest_articles([other]).folded == 1
+    assert {r.id: r.copy_of for r in second.documents()}["zz-9"] == "pd-7"
+    assert scans == []
