@@ -1,10 +1,12 @@
 """Ingestion throughput and memory, ours beside a plain llama-index pipeline, in one run.
 
     python -m bench.ingest [--corpus PATH] [--limit N] [--runs R] [--baseline shipped,ours,none]
+                           [--embedders minilm,minilm-int8,bge-small]
 
 Each pipeline ingests the same articles into a fresh temporary Chroma index, in its own child
 process (so peak RSS is that pipeline's alone), `--runs` times; the table shows medians. Ours is
-then re-ingested unchanged (which must be skipped). Figures:
+then re-ingested unchanged (which must be skipped). `--embedders` runs ours once per RAG_EMBEDDER
+value, in the same interleaved rounds (default: one row with the environment's settings). Figures:
 
 - corpus tokens/s: tokens of the articles' text (the same numerator for every pipeline) per
   second of the whole ingest: how fast a corpus gets in;
@@ -33,6 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rag.embedding import ONNX_MODELS
 from rag.loading import load_file
 from rag.models import Article
 
@@ -47,12 +50,18 @@ def load_articles(corpus: Path, limit: int) -> list[Article]:
     return articles[:limit] if limit else articles
 
 
-def run_ours(articles: list[Article]) -> dict[str, Any]:
+def run_ours(articles: list[Article], embedder: str = "") -> dict[str, Any]:
     from rag.pipeline import build_pipeline
     from rag.settings import Settings
 
-    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="newsrag-ingest-")), refresh_seconds=3600)
+    chosen: dict[str, Any] = {"embedder": embedder} if embedder else {}
+    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="newsrag-ingest-")), refresh_seconds=3600, **chosen)
     pipeline = build_pipeline(settings)
+    if embedder in ONNX_MODELS and pipeline.embedder.name != ONNX_MODELS[embedder].name:
+        raise SystemExit(
+            f"RAG_EMBEDDER={embedder} built {pipeline.embedder.name!r}, not {ONNX_MODELS[embedder].name!r}: "
+            "rag.pipeline does not build the embedder rag.embedding.build_embedder names"
+        )
     started = time.perf_counter()
     report = pipeline.ingest_articles(articles)
     cold = time.perf_counter() - started
@@ -68,6 +77,7 @@ def run_ours(articles: list[Article]) -> dict[str, Any]:
         "model_tokens": report.embedded_tokens,  # chunks are sized to fit the model: nothing is truncated
         "reingest_seconds": warm,
         "peak_rss_mb": peak_rss_mb(),
+        "model": pipeline.embedder.name,  # the name the index records: shows which model the row really ran
     }
 
 
@@ -93,7 +103,8 @@ def run_baseline(articles: list[Article], embedder: str) -> dict[str, Any]:
 
 def child(args: argparse.Namespace) -> None:
     articles = load_articles(args.corpus, args.limit)
-    result = run_ours(articles) if args.child == "ours" else run_baseline(articles, args.child.split(":")[1])
+    kind, _, variant = args.child.partition(":")
+    result = run_ours(articles, variant) if kind == "ours" else run_baseline(articles, variant)
     from rag.embedding import OnnxEmbedder
 
     result["corpus_tokens"] = sum(OnnxEmbedder(pool_sentences=False).count_tokens([a.text for a in articles]))
@@ -103,7 +114,10 @@ def child(args: argparse.Namespace) -> None:
 def measure(args: argparse.Namespace, which: str) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.ingest", "--child", which, "--corpus", str(args.corpus)]
     command += ["--limit", str(args.limit)]
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{which} failed:\n{done.stderr[-2000:]}")
+    out = done.stdout
     return json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
 
 
@@ -113,13 +127,15 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N articles (0 = all)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--baseline", default="shipped", help="comma list of shipped, ours, none")
+    parser.add_argument("--embedders", default="", help="comma list of RAG_EMBEDDER values, one row of ours each")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
         return
 
-    rows = ["ours"] + [f"baseline:{b}" for b in args.baseline.split(",") if b and b != "none"]
+    ours = [f"ours:{e}" for e in args.embedders.split(",") if e] or ["ours"]
+    rows = ours + [f"baseline:{b}" for b in args.baseline.split(",") if b and b != "none"]
     results: dict[str, list[dict[str, Any]]] = {row: [] for row in rows}
     for _ in range(args.runs):
         for row in rows:  # interleaved, so a slow spell of the machine hits every pipeline
@@ -129,12 +145,14 @@ def main() -> None:
         return statistics.median(r[key] for r in results[row])
 
     names = {
-        "ours": "ours",
+        **{row: f"ours, RAG_EMBEDDER={row[5:]} ({results[row][0]['model']})" for row in ours if row != "ours"},
+        "ours": f"ours ({results['ours'][0]['model']})" if "ours" in results else "ours",
         "baseline:shipped": "llama-index, model as shipped",
         "baseline:ours": "llama-index, our embedder",
     }
     print(
-        f"cores: {os.cpu_count()}  corpus: {args.corpus}  articles: {results['ours'][0]['articles']}  runs: {args.runs}"
+        f"cores: {os.cpu_count()}  corpus: {args.corpus}  articles: {results[rows[0]][0]['articles']}  "
+        f"runs: {args.runs}"
     )
     print(
         "| pipeline | chunks | seconds | articles/s | chunks/s | corpus tokens/s | submitted tokens/s "
@@ -151,12 +169,13 @@ def main() -> None:
             f"{first['tokens'] / seconds:.0f} | {first['model_tokens'] / seconds:.0f} | "
             f"{median(row, 'peak_rss_mb'):.0f} | {reingest} |"
         )
-    for row in rows[1:]:
-        wall = median(row, "seconds") / median("ours", "seconds")
-        submitted = (results["ours"][0]["tokens"] / median("ours", "seconds")) / (
-            results[row][0]["tokens"] / median(row, "seconds")
-        )
-        print(f"ours vs {names[row]}: corpus tokens/s x{wall:.2f}, submitted tokens/s x{submitted:.2f}")
+    for mine in ours:
+        for row in (r for r in rows if r != mine):
+            wall = median(row, "seconds") / median(mine, "seconds")
+            submitted = (results[mine][0]["tokens"] / median(mine, "seconds")) / (
+                results[row][0]["tokens"] / median(row, "seconds")
+            )
+            print(f"{names[mine]} vs {names[row]}: corpus tokens/s x{wall:.2f}, submitted tokens/s x{submitted:.2f}")
 
 
 if __name__ == "__main__":

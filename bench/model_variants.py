@@ -4,11 +4,12 @@ Runs the shipped int8 MiniLM graph the way the service does (one thread per run,
 side; here fixed batches of 4 passages rather than the service's 1,024-token budget) and as it did
 before (all cores inside one run), and two variants: one that computes in int8 (each MatMul over the
 shipped int8 weights becomes `DynamicQuantizeLinear` + `MatMulInteger`, activations quantised per
-run, which changes the vectors slightly) and one with the same weights rebuilt as onnxruntime's
-fused BERT ops (`fused_graph`). Prints passage tokens/s (news-quiz articles, batches of 4,
+run, which changes the vectors slightly; `rag.model_graphs.int8_compute_graph`, what
+`RAG_EMBEDDER=minilm-int8` runs) and one with the same weights rebuilt as onnxruntime's fused BERT
+ops (`fused_graph`). Prints passage tokens/s (news-quiz articles, batches of 4,
 length-sorted, longest-padded), one question's latency, the cosine of each variant's vectors to the
 shipped graph's, and the RSS one session of each graph holds (measured in a fresh process). The
-variants need `pip install onnx` (not a project dependency: nothing in the service uses them).
+variants need the `onnx` package: `pip install 'newsrag[fast]'`.
 """
 
 from __future__ import annotations
@@ -28,37 +29,11 @@ import numpy as np
 import onnxruntime as ort
 
 from rag.embedding import OnnxEmbedder, minilm_files
+from rag.errors import ConfigError
+from rag.model_graphs import int8_compute_graph
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "news-quiz" / "corpus.jsonl"
 QUESTION = "What did Putin say about China's 12-point plan?"
-
-
-def int8_compute_graph(model_path: Path) -> bytes:
-    """The shipped graph with each `MatMul(x, Cast(w_int8) * scale)` computed in int8."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    graph = onnx.load(str(model_path))
-    producer = {out: node for node in graph.graph.node for out in node.output}
-    weights = {init.name for init in graph.graph.initializer}
-    nodes = []
-    for node in graph.graph.node:
-        mul = producer.get(node.input[1]) if node.op_type == "MatMul" else None
-        cast = producer.get(mul.input[0]) if mul is not None and mul.op_type == "Mul" else None
-        if cast is None or cast.op_type != "Cast" or cast.input[0] not in weights or mul.input[1] not in weights:
-            nodes.append(node)
-            continue
-        k = f"int8_{len(nodes)}"
-        nodes += [
-            helper.make_node("DynamicQuantizeLinear", [node.input[0]], [f"{k}_x", f"{k}_xs", f"{k}_xz"]),
-            helper.make_node("MatMulInteger", [f"{k}_x", cast.input[0], f"{k}_xz"], [f"{k}_acc"]),
-            helper.make_node("Cast", [f"{k}_acc"], [f"{k}_accf"], to=TensorProto.FLOAT),
-            helper.make_node("Mul", [f"{k}_xs", mul.input[1]], [f"{k}_s"]),
-            helper.make_node("Mul", [f"{k}_accf", f"{k}_s"], [node.output[0]]),
-        ]
-    del graph.graph.node[:]
-    graph.graph.node.extend(nodes)
-    return graph.SerializeToString()  # the dequantising Cast/Mul nodes left unused are pruned by onnxruntime
 
 
 def fused_graph(model_path: Path, heads: int = 12) -> bytes:
@@ -249,8 +224,8 @@ def main() -> None:
         variants.append(
             (f"fused BERT ops, 1 thread, {cores} batches at once", "fused", fused_graph(model_path), 1, cores)
         )
-    except ImportError:
-        print("(int8 and fused variants skipped: pip install onnx)")
+    except (ImportError, ConfigError):
+        print("(int8 and fused variants skipped: pip install 'newsrag[fast]')")
     spawn = multiprocessing.get_context("spawn")
     memory: dict[str, float] = {}
     for graph in dict.fromkeys(v[1] for v in variants):

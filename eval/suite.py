@@ -67,7 +67,8 @@ def corpus_name(paths: Sequence[Path]) -> str:
 
 
 def index_dir(config: EvalConfig, settings: Settings, corpus: Sequence[Path], prefix: str) -> Path:
-    sentences = "pooled" if settings.embed_pool_sentences and settings.embedder == "minilm" else "separate"
+    pooled = settings.embed_pool_sentences and settings.embedder in ("minilm", "minilm-int8")
+    sentences = "pooled" if pooled else "separate"
     tag = f"{prefix}-{settings.chunk_tokens}-{settings.chunk_overlap_sentences}-{sentences}"
     if settings.embedder != "minilm":
         tag = f"{settings.embedder}-{tag}"

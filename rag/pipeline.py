@@ -20,7 +20,7 @@ from rag.chunking import Chunker
 from rag.conversation import standalone_question
 from rag.deadlines import StoreGate
 from rag.disk import DiskGuard
-from rag.embedding import BGE_SMALL, MINILM, Embedder, OnnxEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder
+from rag.embedding import Embedder, build_embedder
 from rag.errors import InvalidDocument, InvalidQuestion, ProviderError, RagError
 from rag.extraction import ExtractionPolicy
 from rag.feeds import FeedLog, FeedPoller, is_feed_name
@@ -53,20 +53,6 @@ from rag.timeframe import resolve as resolve_timeframe
 from rag.verification import Verifier
 
 log = logging.getLogger("newsrag.pipeline")
-
-
-def build_embedder(settings: Settings) -> Embedder:
-    if settings.embedder == "openai":
-        return OpenAIEmbedder(settings.embed_model or "", settings.openai_api_key, settings.openai_base_url)
-    if settings.embedder == "sentence-transformers":
-        return SentenceTransformerEmbedder(settings.embed_model or "")
-    return OnnxEmbedder(
-        BGE_SMALL if settings.embedder == "bge-small" else MINILM,
-        max_tokens=settings.embed_max_tokens,
-        batch_tokens=settings.embed_batch_tokens,
-        threads=settings.embed_threads,
-        pool_sentences=settings.embed_pool_sentences,
-    )
 
 
 def chroma_client_factory(settings: Settings) -> Any:
@@ -477,7 +463,7 @@ def build_ranker(settings: Settings, policy: RerankPolicy) -> SentenceRanker:
     """The reranking stage: the cross-encoder (loaded once, here) unless RAG_RERANKER=none."""
     if settings.reranker == "none":
         return SentenceRanker(policy)
-    return SentenceRanker(policy, CrossEncoder(threads=settings.rerank_threads))
+    return SentenceRanker(policy, CrossEncoder(threads=settings.rerank_threads, device=settings.embed_device))
 
 
 def build_generative(settings: Settings, embedder: Embedder, fallback: ExtractiveAnswerer) -> GenerativeAnswerer | None:

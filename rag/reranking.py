@@ -21,6 +21,7 @@ import numpy as np
 
 from rag.citations import quote_text
 from rag.model_files import CROSS_ENCODER, locate
+from rag.model_graphs import Device, open_session
 from rag.models import ScoredChunk, Span
 from rag.policies import RerankPolicy
 from rag.question import Question
@@ -39,9 +40,9 @@ class CrossEncoder:
 
     name = "ms-marco-MiniLM-L-12-v2-int8"
 
-    def __init__(self, max_tokens: int = 160, threads: int = 1) -> None:
+    def __init__(self, max_tokens: int = 160, threads: int = 1, device: Device = "auto") -> None:
         """`max_tokens`: longest pair read (the longer of question and text is cut first); `threads`: cores
-        one scoring call may use."""
+        one scoring call may use; `device`: as the embedder's (`rag.model_graphs.open_session`)."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -58,7 +59,7 @@ class CrossEncoder:
         # one) needs. The model alone reads 200 tokens in 34 ms spinning and 44 ms not, but the whole /query
         # path reranks in 60 ms with spinning off against 81 ms with it on (2 cores, interleaved A/B).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self._session = open_session(str(model_path), options, device)
 
     def score(self, question: str, texts: Sequence[str], budget_tokens: int | None = None) -> tuple[np.ndarray, int]:
         """Logits of (question, text) for the texts in order, as many as fit in `budget_tokens` (the

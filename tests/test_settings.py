@@ -39,3 +39,11 @@ def test_short_api_keys_are_refused_with_a_way_to_make_a_good_one(tmp_path: Path
     with pytest.raises(ValidationError, match=r"at least 16 characters.*token_urlsafe"):
         make_settings(tmp_path, api_keys="a-long-enough-key-0001, change-me")
     assert make_settings(tmp_path, api_keys="a-long-enough-key-0001").keys == ("a-long-enough-key-0001",)
+
+
+def test_the_embedder_defaults_to_minilm_on_whatever_device_onnxruntime_offers(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    assert (settings.embedder, settings.embed_device) == ("minilm", "auto")
+    assert make_settings(tmp_path, embedder="minilm-int8", embed_device="cuda").embed_device == "cuda"
+    with pytest.raises(ValidationError, match="embed_device"):
+        make_settings(tmp_path, embed_device="gpu")
