@@ -129,9 +129,9 @@ def questions(limit: int) -> list[str]:
         return [json.loads(line)["question"] for line in handle if line.strip()][:limit]
 
 
-def measure(data_dir: Path, asked: list[str], chunks: int) -> dict[str, float | int | str]:
+def measure(data_dir: Path, asked: list[str], chunks: int, extra: dict[str, str]) -> dict[str, float | int | str]:
     """One replica on the embedded index: start, RSS, /query latency over HTTP at c=1, then a restart."""
-    env = {"RAG_DATA_DIR": str(data_dir), "RAG_INGEST_ON_START": "false", "RAG_REFRESH_SECONDS": "3600"}
+    env = {"RAG_DATA_DIR": str(data_dir), "RAG_INGEST_ON_START": "false", "RAG_REFRESH_SECONDS": "3600", **extra}
     started = time.perf_counter()
     with running_service(env, timeout=1800) as (url, server):
         ready = time.perf_counter() - started
@@ -168,7 +168,9 @@ def measure(data_dir: Path, asked: list[str], chunks: int) -> dict[str, float | 
     }
 
 
-def measure_write(data_dir: Path, asked: list[str], refresh: float) -> dict[str, float | int | None]:
+def measure_write(
+    data_dir: Path, asked: list[str], refresh: float, extra: dict[str, str]
+) -> dict[str, float | int | None]:
     """Two replicas on a Chroma server (`chroma run` over the same index): an article POSTed through one, timed
     until the other answers from it, while a question every 100 ms goes to the other."""
     proc, port = chroma_server(data_dir / "chroma")
@@ -179,6 +181,7 @@ def measure_write(data_dir: Path, asked: list[str], refresh: float) -> dict[str,
         "RAG_REFRESH_SECONDS": str(refresh),
         "RAG_API_KEYS": WRITE_KEY,
         "RAG_RATE_LIMIT_PER_MINUTE": "0",
+        **extra,
     }
     latencies: list[tuple[float, float]] = []  # (started, ms)
     stop = threading.Event()
@@ -249,6 +252,7 @@ def main() -> None:
         "--no-writes", dest="writes", action="store_false", help="skip the two-replica write-visibility measurement"
     )
     parser.add_argument("--refresh", type=float, default=2.0, help="RAG_REFRESH_SECONDS of the two replicas")
+    parser.add_argument("--reranker", default=None, help="RAG_RERANKER of the services (default: the service's)")
     args = parser.parse_args()
 
     def log(line: str) -> None:
@@ -274,9 +278,12 @@ def main() -> None:
             have += batch * CHUNKS_PER_ARTICLE
         store.touch()
         log(f"  {have:,} chunks written in {time.perf_counter() - started:.0f} s")
-        row: dict[str, float | int | str | None] = {**measure(data_dir, asked, have)}
+        extra = {"RAG_RERANKER": args.reranker} if args.reranker else {}
+        row: dict[str, float | int | str | None] = {**measure(data_dir, asked, have, extra)}
+        if args.reranker:
+            row["reranker"] = args.reranker
         if args.writes:
-            row.update(measure_write(data_dir, asked, args.refresh))
+            row.update(measure_write(data_dir, asked, args.refresh, extra))
         rows.append(row)
         if args.json:
             print(json.dumps(row), flush=True)

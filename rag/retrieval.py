@@ -123,8 +123,17 @@ class HybridRetriever:
             and time.monotonic() - self._full_at < reload.full_scan_seconds
         ):
             changes = self._store.changes_since(self._loaded_since - reload.overlap_seconds)
+        began = time.perf_counter()
         snapshot = Snapshot.load(
             self._store, token, previous, self.passages, self.lexical, changes, self.policy.cached_articles
+        )
+        log.info(
+            "loaded %d passages of %d articles in %.2f s (%d articles read, %s)",
+            len(snapshot),
+            snapshot.article_count,
+            time.perf_counter() - began,
+            len(snapshot.changed),
+            "from the change log" if changes is not None else "every record compared",
         )
         self._loaded_since = started
         if changes is None:

@@ -445,6 +445,9 @@ class Snapshot:
             records = store.article_records()
             touched = {a for a, r in records.items() if base.version(a) != r.content_hash}
             touched |= {a for a in base.held if a not in records}
+            # an article whose record names chunks the base lacks is read (new, or its lost chunks were rewritten:
+            # the log names those, as every write)
+            touched |= {a for a, r in records.items() if r.chunk_count and base.version(a) is None}
         else:
             named = sorted(set(changes))
             records = dict(base.records)
@@ -460,8 +463,6 @@ class Snapshot:
                 for a in named
                 if (a in found and found[a].content_hash != base.version(a)) or (a not in found and a in base.records)
             }
-        # an article whose record names chunks the base lacks is read (new, or its lost chunks were rewritten)
-        touched |= {a for a, r in records.items() if r.chunk_count and base.version(a) is None}
         want = {a: r.content_hash for a, r in records.items() if r.chunk_count}
         missing = lexical.missing(want)
         touched |= missing  # the lexical index needs their chunks: read them too
