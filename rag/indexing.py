@@ -257,6 +257,9 @@ class Indexer:
             self._copy_of = {r.id: r.copy_of for r in records.values() if r.copy_of}
         else:
             named = self._store.changes_since(self._finder_since - overlap)
+            if named is None:  # the log was cut since: rebuild
+                self._finder = None
+                return self._copy_finder()
             found = self._store.records_of(named)
             for article_id in named:
                 self._finder.remove(article_id)
@@ -310,13 +313,13 @@ class Indexer:
             if not self._store.records_of([article_id]):
                 raise DocumentNotFound(f"no article with id {article_id!r}")
             heirs = copies_by_original(self._store.copies_of(article_id)).get(article_id, ())
-            self._finder = None  # rebuilt from the records at the next ingest
             if heirs:
                 heir = replace(self._store.read_article(heirs[0].article_id), copy_of=None)
                 self._write([heir], IngestReport())
                 self._store.set_copy_of([c.article_id for c in heirs[1:]], heir.id)
             self._store.delete_article(article_id)
             self._store.touch()
+            # The copy finder follows this through the change log at the next ingest (the token moved): no rebuild.
 
     def _batches(self, articles: list[Article]) -> Iterable[list[tuple[Article, list[Chunk]]]]:
         """Groups of whole articles with about `batch_chunks` chunks, so the model sees full batches."""

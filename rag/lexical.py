@@ -178,10 +178,32 @@ class LexicalIndex:
 
     def missing(self, want: Mapping[str, str]) -> set[str]:
         """The articles of `want` (article id -> version) whose version the index does not hold: the ones whose
-        chunks `sync` must be given."""
+        chunks `sync` must be given. A folder that cannot be read or written moves the index to memory (every
+        article is missing then), as `sync` does."""
         with self._lock:
-            self._open()
+            try:
+                self._open()
+            except (OSError, ValueError) as exc:
+                if self._path is None:
+                    raise
+                self._give_up(exc)
+                self._open()
             return {a for a, h in want.items() if self._state.get(a) != h}
+
+    def forget(self, article_ids: Iterable[str]) -> None:
+        """Count these articles as not held (their chunks are indexed again, whole, at the next sync): what a read
+        found incomplete."""
+        with self._lock:
+            self._state.update(dict.fromkeys(article_ids, ""))
+            try:
+                self._save_state(self._state)
+            except OSError as exc:
+                self._give_up(exc)
+
+    def _give_up(self, exc: BaseException) -> None:
+        log.error("lexical index %s cannot be written (%s): this process keeps it in memory", self._path, exc)
+        self._release()
+        self._path = None
 
     def sync(self, want: Mapping[str, str], docs: Iterable[LexicalDoc], rows: RowsOf) -> LexicalView:
         """Bring the index to exactly the article versions `want` names, and return the view that searches it,
@@ -198,9 +220,7 @@ class LexicalIndex:
             except (OSError, ValueError) as exc:
                 if self._path is None:
                     raise
-                log.error("lexical index %s cannot be written (%s): this process keeps it in memory", self._path, exc)
-                self._release()
-                self._path = None
+                self._give_up(exc)
                 raise Moved(str(exc)) from exc
 
     def _sync(self, want: Mapping[str, str], docs: Iterable[LexicalDoc], rows: RowsOf) -> LexicalView:
@@ -214,7 +234,7 @@ class LexicalIndex:
         if stale or fresh:
             self._save_state({**self._state, **dict.fromkeys([*stale, *fresh], "")})
             try:
-                for article_id in stale:
+                for article_id in {*stale, *fresh}:  # a fresh one may have half its chunks in: a read cut short
                     writer.delete_documents_by_term("article_id", article_id)
                 for doc in docs:
                     if doc.article_id in fresh:

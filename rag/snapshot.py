@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -175,8 +175,8 @@ class _Columns:
 
     @classmethod
     def of(cls, rows: Sequence[ChunkRow], articles: _Codes, sources: _Codes) -> _Columns:
-        """Columns of `rows`, grouped by article and in reading order within one."""
-        ordered = sorted(rows, key=lambda r: (r.article_id, r.index))
+        """Columns of `rows`, in their order."""
+        ordered = rows
         return cls(
             np.asarray([r.id.encode() for r in ordered], dtype=np.bytes_),
             np.asarray([chunk_key(r.id) for r in ordered], dtype=np.uint64),
@@ -184,6 +184,21 @@ class _Columns:
             np.asarray([sources.code(r.source) for r in ordered], dtype=np.int32),
             np.asarray([r.day for r in ordered], dtype=np.int32),
         )
+
+    @classmethod
+    def grouped(cls, parts: Sequence[_Columns], indexes: Sequence[np.ndarray]) -> _Columns:
+        """`parts` (pages of rows, `indexes` their chunk numbers) as one, grouped by article in reading order."""
+        if not parts:
+            return _NO_COLUMNS
+        width = max(p.ids.dtype.itemsize for p in parts)
+        whole = _Columns(
+            np.concatenate([p.ids.astype(f"S{width}") for p in parts]),
+            np.concatenate([p.keys for p in parts]),
+            np.concatenate([p.articles for p in parts]),
+            np.concatenate([p.sources for p in parts]),
+            np.concatenate([p.days for p in parts]),
+        )
+        return whole.select(np.lexsort((np.concatenate(indexes), whole.articles)))
 
     def select(self, keep: np.ndarray) -> _Columns:
         return _Columns(self.ids[keep], self.keys[keep], self.articles[keep], self.sources[keep], self.days[keep])
@@ -217,18 +232,19 @@ ROWS_FORMAT = 1  # bump when what `Snapshot.save` writes changes: an older file 
 @dataclass(frozen=True, slots=True)
 class _Base:
     """What a load starts from (the previous snapshot, the rows a replica saved, or nothing): the rows of the
-    articles it holds, which version of each, and every record as last read (None: read them all)."""
+    articles it holds, which version of each and how many rows, and every record as last read (None: read all)."""
 
     columns: _Columns
     articles: _Codes
     sources: _Codes
     version: Callable[[str], str | None]  # the version of an article it holds rows of (None: none)
+    count: Callable[[str], int]  # how many rows of an article it holds
     held: Iterable[str]  # the articles it may hold rows of
     records: dict[str, ArticleRecord] | None
 
     @classmethod
     def empty(cls) -> _Base:
-        return cls(_NO_COLUMNS, _Codes(), _Codes(), lambda _: None, (), None)
+        return cls(_NO_COLUMNS, _Codes(), _Codes(), lambda _: None, lambda _: 0, (), None)
 
     @classmethod
     def of(cls, previous: Snapshot) -> _Base:
@@ -237,6 +253,7 @@ class _Base:
             previous.article_codes.copy(),
             previous.source_codes.copy(),
             previous.version,
+            lambda a: len(previous.article_rows(a)),
             previous.records,
             previous.records,
         )
@@ -248,17 +265,33 @@ class _Base:
         if path is None or not path.is_file():
             return None
         try:
-            with np.load(path, allow_pickle=False) as saved:
+            with path.open("rb") as handle, np.load(handle, allow_pickle=False) as saved:
                 if int(saved["format"]) != ROWS_FORMAT:
                     raise ValueError(f"format {int(saved['format'])}")
                 columns = _Columns(saved["ids"], saved["keys"], saved["articles"], saved["sources"], saved["days"])
                 articles = _Codes([str(n) for n in saved["article_names"]])
                 sources = _Codes([str(n) for n in saved["source_names"]])
                 versions = dict(zip(saved["held"].tolist(), saved["versions"].tolist(), strict=True))
-        except (OSError, ValueError, KeyError) as exc:
+            rows = len(columns.ids)
+            if any(len(c) != rows for c in (columns.keys, columns.articles, columns.sources, columns.days)) or (
+                rows
+                and (
+                    int(columns.articles.max()) >= len(articles.names)
+                    or int(columns.sources.max()) >= len(sources.names)
+                    or int(min(columns.articles.min(), columns.sources.min())) < 0
+                )
+            ):
+                raise ValueError("columns of different lengths, or codes without names")
+        except Exception as exc:  # a truncated or foreign file: whatever numpy or zipfile raise
             log.warning("%s is not used (%s): every chunk is read", path, exc)
             return None
-        return cls(columns, articles, sources, versions.get, list(versions), None)
+        counts = np.bincount(columns.articles, minlength=len(articles.names))
+
+        def count(article_id: str) -> int:
+            code = articles.codes.get(article_id)
+            return 0 if code is None else int(counts[code])
+
+        return cls(columns, articles, sources, versions.get, count, list(versions), None)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -439,54 +472,54 @@ class Snapshot:
         lexical: LexicalIndex,
         changes: Iterable[str] | None,
         cached_articles: int,
+        reread: frozenset[str] = frozenset(),
     ) -> Snapshot:
         base = _Base.of(previous) if previous is not None else _Base.saved(lexical.path) or _Base.empty()
+
+        def differs(record: ArticleRecord) -> bool:  # the base lacks this version, or some of its rows
+            return base.version(record.id) != record.content_hash or base.count(record.id) != record.chunk_count
+
         if changes is None or base.records is None:
-            records = store.article_records()
-            touched = {a for a, r in records.items() if base.version(a) != r.content_hash}
+            records = {a: _lean(r) for a, r in store.article_records().items()}
+            touched = {a for a, r in records.items() if differs(r)}
             touched |= {a for a in base.held if a not in records}
-            # an article whose record names chunks the base lacks is read (new, or its lost chunks were rewritten:
-            # the log names those, as every write)
-            touched |= {a for a, r in records.items() if r.chunk_count and base.version(a) is None}
         else:
-            named = sorted(set(changes))
+            named = sorted(set(changes) | reread)
             records = dict(base.records)
             found = store.records_of(named) if named else {}
             for article_id in named:
                 if article_id in found:
-                    records[article_id] = found[article_id]
+                    records[article_id] = _lean(found[article_id])
                 else:
                     records.pop(article_id, None)
-            # the log's overlap names writes already loaded: only a version that differs is read again
-            touched = {
-                a
-                for a in named
-                if (a in found and found[a].content_hash != base.version(a)) or (a not in found and a in base.records)
-            }
+            # the log's overlap names writes already loaded: only what differs is read again
+            touched = {a for a in named if (a in found and differs(found[a])) or (a not in found and a in base.records)}
         want = {a: r.content_hash for a, r in records.items() if r.chunk_count}
         missing = lexical.missing(want)
-        touched |= missing  # the lexical index needs their chunks: read them too
+        touched |= missing | reread  # the lexical index needs their chunks: read them too
         changed = sorted(a for a in touched if a in records and records[a].chunk_count)
-        articles, sources = base.articles, base.sources
         read: list[str] | None = changed
         if len(changed) * 2 > len(want):  # most of the index: one scan of every chunk beats reading by article
-            kept, read = _NO_COLUMNS, None
+            kept, read, articles, sources = _NO_COLUMNS, None, _Codes(), _Codes()  # codes start afresh too
         else:
+            articles, sources = base.articles, base.sources
             codes = [articles.codes[a] for a in touched if a in articles.codes]
             kept = base.columns.select(~np.isin(base.columns.articles, codes)) if codes else base.columns
-        fresh: list[ChunkRow] = []
+        parts: list[_Columns] = []
+        order: list[np.ndarray] = []
 
         def pages() -> Iterator[list[LexicalDoc]]:
             if read is not None and not read:
                 return
             for page in store.chunk_rows(records, read):
-                fresh.extend(page)
-                yield [_lexical_doc(r, store) for r in page if r.article_id in missing]
+                parts.append(_Columns.of(page, articles, sources))
+                order.append(np.asarray([r.index for r in page], dtype=np.int64))
+                yield _lexical_docs([r for r in page if r.article_id in missing], store)
 
         # The view maps hits to the rows of the snapshot that is built from what the sync reads on its way.
         rows_of: list[Callable[[Sequence[int]], np.ndarray]] = []
         view = lexical.sync(want, (d for page in pages() for d in page), lambda keys: rows_of[0](keys))
-        columns = kept.concat(_Columns.of(fresh, articles, sources))
+        columns = kept.concat(_Columns.grouped(parts, order))
         snapshot = cls(
             token=token,
             records=records,
@@ -500,7 +533,19 @@ class Snapshot:
             cached_articles=cached_articles,
         )
         rows_of.append(snapshot.rows_of_keys)
+        if read is None and not reread:
+            # Chroma pages by offset: a delete during the scan (another writer replacing a version) moves the pages,
+            # and skips rows. Whatever came out short is read again, by article.
+            short = frozenset(a for a, r in records.items() if r.chunk_count and snapshot.count(a) < r.chunk_count)
+            if short:
+                log.info("%d articles came out short of a full read: read again", len(short))
+                lexical.forget(short)
+                return cls._load(store, token, snapshot, passages, lexical, (), cached_articles, short)
         return snapshot
+
+    def count(self, article_id: str) -> int:
+        """How many rows of an article this snapshot holds."""
+        return len(self.article_rows(article_id))
 
     def save(self, folder: Path) -> None:
         """Write what this snapshot holds of each chunk to `folder` (the replica's lexical index folder), so that
@@ -532,9 +577,21 @@ class Snapshot:
         return record.content_hash if record is not None and self.article_rows(article_id) else None
 
 
-def _lexical_doc(row: ChunkRow, store: ChromaStore) -> LexicalDoc:
-    found = row.terms
-    if found is None:  # stored by another tokeniser: made again from the text
-        stored = store.read_chunks([row.id]).get(row.id)
-        found = " ".join(chunk_terms(stored)) if stored is not None else ""
-    return LexicalDoc(chunk_key(row.id), row.article_id, row.source, row.day, found)
+def _lexical_docs(rows: Sequence[ChunkRow], store: ChromaStore) -> list[LexicalDoc]:
+    """The lexical index's documents of these rows; rows stored by another tokeniser are read (one call) and
+    tokenised again."""
+    stale = [r.id for r in rows if r.terms is None]
+    texts = store.read_chunks(stale) if stale else {}
+    out = []
+    for row in rows:
+        found = row.terms
+        if found is None:
+            stored = texts.get(row.id)
+            found = " ".join(chunk_terms(stored)) if stored is not None else ""
+        out.append(LexicalDoc(chunk_key(row.id), row.article_id, row.source, row.day, found))
+    return out
+
+
+def _lean(record: ArticleRecord) -> ArticleRecord:
+    """A record as a snapshot keeps it: without the copy signature (the indexer's, hundreds of bytes each)."""
+    return replace(record, signature=None) if record.signature else record

@@ -46,6 +46,7 @@ CHANGE_LOG_SECONDS = 3600.0  # how long the change log remembers a write (RAG_CH
 ArticleWrite = tuple["Article", Sequence["Chunk"], np.ndarray, Sequence[np.ndarray]]
 _GENERATION_ID = "generation"
 _MODEL_ID = "model"
+_PRUNED_ID = "changes-pruned"
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,6 +489,9 @@ class ChromaStore:
                     [x for _, _, _, svs in part for x in svs],
                 )
                 part, size = [], 0
+        # Logged before the records land (a reader's overlap covers the gap): a record that lands late, after its
+        # call's deadline, is still named by the log.
+        _log_changes(meta_col, ids)
         for b in range(0, len(items), _WRITE_CHUNKS):
             records = items[b : b + _WRITE_CHUNKS]
             article_col.upsert(
@@ -496,7 +500,6 @@ class ChromaStore:
                 documents=[a.text for a, _, _, _ in records],
                 metadatas=[_article_metadata(a, len(c)) for a, c, _, _ in records],
             )
-        _log_changes(meta_col, ids)
         replaced = [(a.id, before[a.id]) for a, *_ in items if before.get(a.id, a.content_hash) != a.content_hash]
         _delete_matching(chunk_col, [{"$and": [{"article_id": i}, {"article_hash": h}]} for i, h in replaced])
         # Two writers of one article that both replaced the same version: each deleted only that version's
@@ -532,7 +535,7 @@ class ChromaStore:
         with self._using() as cols:
             return self._drop_abandoned(*cols)
 
-    def _drop_abandoned(self, chunk_col: Any, article_col: Any, _: Any) -> int:
+    def _drop_abandoned(self, chunk_col: Any, article_col: Any, meta_col: Any) -> int:
         """Only chunks written before the failure go (a retry of the same version writes the same ids again, later),
         and only once a call of the failed write that outlived its deadline has had time to land."""
         settled = time.time() - self.gate.timeout_seconds - 1.0
@@ -547,6 +550,10 @@ class ChromaStore:
             if current.get(i) != h
         ]
         _delete_matching(chunk_col, gone)
+        landed = [i for i, (h, _) in pending.items() if current.get(i) == h]
+        if landed:  # the write failed for its caller, but its records landed after all: announce them
+            _log_changes(meta_col, landed)
+            meta_col.upsert(ids=[_GENERATION_ID], embeddings=[[1.0]], metadatas=[{"token": uuid.uuid4().hex}])
         with self._lock:
             for i, v in pending.items():
                 if self._abandoned.get(i) == v:
@@ -623,18 +630,25 @@ class ChromaStore:
         self._token = str(metas[0].get("token", "")) if metas else ""
         return self._token
 
-    def changes_since(self, since: float) -> list[str]:
+    def changes_since(self, since: float) -> list[str] | None:
         """The articles whose records were written or deleted at or after `since` (a time.time() by the writers'
-        clocks), as the change log says: one small read, however large the index. The log keeps
-        `change_log_seconds`; a reader further behind reads every record instead."""
+        clocks), as the change log says: one small read, however large the index. None when the log no longer
+        reaches back that far (a replica pruned it): the reader compares every record instead."""
         with self._using() as (_, _, meta_col):
+            pruned = meta_col.get(ids=[_PRUNED_ID], include=["metadatas"])["metadatas"]
+            if pruned and float(pruned[0].get("before", 0.0)) > since:
+                return None
             got = meta_col.get(where={"$and": [{"kind": "change"}, {"at": {"$gte": since}}]}, include=["metadatas"])
         return sorted({str(m["article_id"]) for m in got["metadatas"]})
 
     def prune_changes(self) -> None:
-        """Forget changes older than the log keeps (upkeep calls this)."""
+        """Forget changes older than `change_log_seconds` (upkeep calls this), first recording how far back the log
+        still reaches, so that a replica keeping a longer log sees it was cut."""
         cutoff = time.time() - self.change_log_seconds
         with self._using() as (_, _, meta_col):
+            pruned = meta_col.get(ids=[_PRUNED_ID], include=["metadatas"])["metadatas"]
+            if not pruned or float(pruned[0].get("before", 0.0)) < cutoff:
+                meta_col.upsert(ids=[_PRUNED_ID], embeddings=[[1.0]], metadatas=[{"kind": "pruned", "before": cutoff}])
             meta_col.delete(where={"$and": [{"kind": "change"}, {"at": {"$lt": cutoff}}]})
 
     def records_of(self, article_ids: Sequence[str]) -> dict[str, ArticleRecord]:

@@ -77,6 +77,63 @@ def test_a_broken_rows_file_costs_a_full_read_and_nothing_else(tmp_path: Path, m
     again.close()
 
 
+def test_a_truncated_rows_file_costs_a_full_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = make_settings(tmp_path / "data", ingest_on_start=False)
+    first = build_pipeline(settings)
+    first.ingest([SEEDS])
+    expected = held(first.retriever.refresh())
+    first.close()
+    path = settings.lexical_path / ROWS_FILE
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    again = build_pipeline(settings)
+    read = spy_reads(again, monkeypatch)
+    again.load()
+    assert read == [None] and held(again.retriever.refresh()) == expected
+    again.close()
+
+
+def test_rows_a_full_read_skipped_are_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chroma pages a full read by offset: a delete meanwhile (another writer) skips rows. They are read again, and
+    the lexical index holds each of their chunks once."""
+    settings = make_settings(tmp_path / "data", ingest_on_start=False)
+    writer = build_pipeline(settings)
+    writer.ingest([SEEDS])
+    expected = held(writer.retriever.refresh())
+    writer.close()
+    replica = build_pipeline(settings.model_copy(update={"lexical_dir": tmp_path / "replica"}))
+    rows = replica.store.chunk_rows
+    victim = "001_7906c61ad8bc5696-2"
+
+    def skipping(records: object, ids: object = None) -> object:
+        for page in rows(records, ids):  # type: ignore[arg-type]
+            yield [r for r in page if ids is not None or r.article_id != victim or r.index != 0]
+
+    monkeypatch.setattr(replica.store, "chunk_rows", skipping)
+    snapshot = replica.retriever.refresh()
+    assert held(snapshot) == expected
+    victim_rows = snapshot.article_rows(victim)
+    assert len(victim_rows) == snapshot.records[victim].chunk_count
+    found = [r for r, _ in snapshot.lexical.top(sorted(snapshot.article_terms(victim)), len(snapshot))]
+    assert sorted(r for r in found if r in victim_rows) == list(victim_rows)
+    replica.close()
+
+
+def test_a_lexical_folder_that_cannot_be_read_moves_to_memory_at_load(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", ingest_on_start=False)
+    first = build_pipeline(settings)
+    first.ingest([SEEDS])
+    expected = held(first.retriever.refresh())
+    first.close()
+    state = settings.lexical_path / "state.json"
+    state.unlink()
+    state.mkdir()  # neither read, nor removed, nor replaced
+    again = build_pipeline(settings)
+    again.load()
+    assert again.retriever.lexical.path is None and held(again.retriever.refresh()) == expected
+    assert again.retriever.retrieve("Power of Siberia 2 pipeline through Mongolia", top_k=3).hits
+    again.close()
+
+
 def test_caches_stay_within_their_caps(pipeline: Pipeline) -> None:
     cache: BoundedCache[int, int] = BoundedCache(3)
     for n in range(10):
