@@ -13,9 +13,10 @@ second start on the same data takes (a restarted replica: its lexical index is r
 Then (unless `--no-writes`) `chroma run` serves the same index to two replicas (`RAG_REFRESH_SECONDS` =
 `--refresh`): one article is POSTed through the first, and `write_visible_s` is the time until the second
 retrieves it for a question about it; meanwhile a question every 100 ms goes to the second, and
-`max_query_ms_during_write` is the slowest of those asked from the POST until it was visible (and a second after);
-`replica_rss_mb` is the second replica's RSS then (a replica of a server holds no HNSW index: `rss_mb`, embedded,
-does), `chroma_rss_mb` the server's. With `--json`, one JSON line per size on stdout.
+`max_query_ms_during_write` is the slowest of those asked from the POST until it was visible (and a second
+after). Each replica starts from a copy of the lexical folder (and saved rows) the first start left, as a
+deployment adds a replica. `replica_rss_mb` is the second replica's RSS then (a replica of a server holds no HNSW
+index; `rss_mb`, embedded, does), `chroma_rss_mb` the server's. With `--json`, one JSON line per size on stdout.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -173,6 +175,12 @@ def measure_write(
 ) -> dict[str, float | int | None]:
     """Two replicas on a Chroma server (`chroma run` over the same index): an article POSTed through one, timed
     until the other answers from it, while a question every 100 ms goes to the other."""
+    # Each replica starts from a copy of the lexical folder the first measurement left (what a deployment does to
+    # add a replica: copy a peer's RAG_LEXICAL_DIR); it then reads only what changed since, not every chunk.
+    for n in (1, 2):
+        target = data_dir / f"replica-{n}" / "lexical"
+        if not target.exists() and (data_dir / "lexical").is_dir():
+            shutil.copytree(data_dir / "lexical", target, ignore=shutil.ignore_patterns("lock"))
     proc, port = chroma_server(data_dir / "chroma")
     common = {
         "RAG_CHROMA_HOST": "127.0.0.1",
