@@ -242,6 +242,11 @@ class Indexer:
             self._touched()
         return audit
 
+    def warm(self) -> None:
+        """Build the copy finder now (reading every stored signature once), so that the first write does not."""
+        with self._lock:
+            self._copy_finder()
+
     def _copy_finder(self) -> CopyFinder:
         """The copy finder, brought up to date with what other processes wrote since this indexer last looked:
         the records the store's change log names, or, when the log cannot cover the gap (or at first), every

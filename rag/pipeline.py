@@ -113,6 +113,7 @@ class Pipeline:
         self.extraction = extraction or ExtractionPolicy()
         self._recheck: dict[str, float] = {}  # article id -> when its young leftovers are stale
         self._pruned_at = 0.0  # time.monotonic() of the last pruning of the change log
+        self._warm = False  # whether upkeep has readied what the first write would otherwise build
         self.timeframe_policy = TimeframePolicy(
             recent_days=settings.recent_days, default_recent=settings.recent_days > 0
         )
@@ -299,6 +300,9 @@ class Pipeline:
         (and those with leftovers due): a version whose passages were lost is written again, leftovers of failed
         or racing writes go once stale."""
         self.retriever.refresh()
+        if not self._warm:  # the first pass: ready the copy finder now, not in the first write
+            self.indexer.warm()
+            self._warm = True
         if self.store.drop_abandoned():
             self.retriever.refresh(force=True)
         now = time.monotonic()

@@ -139,7 +139,9 @@ class HybridRetriever:
         if changes is None:
             self._full_at = time.monotonic()
         self._unsaved |= bool(snapshot.changed)
-        if self._unsaved and time.monotonic() - self._saved_at >= reload.save_seconds:
+        if previous is None and not self._unsaved:
+            self._saved_at = time.monotonic()  # started from the saved rows, nothing changed: the file is current
+        elif self._unsaved and time.monotonic() - self._saved_at >= reload.save_seconds:
             self._save(snapshot)
         return snapshot
 
