@@ -113,7 +113,6 @@ class Pipeline:
         self.extraction = extraction or ExtractionPolicy()
         self._recheck: dict[str, float] = {}  # article id -> when its young leftovers are stale
         self._pruned_at = 0.0  # time.monotonic() of the last pruning of the change log
-        self._warm = False  # whether upkeep has readied what the first write would otherwise build
         self.timeframe_policy = TimeframePolicy(
             recent_days=settings.recent_days, default_recent=settings.recent_days > 0
         )
@@ -300,9 +299,6 @@ class Pipeline:
         (and those with leftovers due): a version whose passages were lost is written again, leftovers of failed
         or racing writes go once stale."""
         self.retriever.refresh()
-        if not self._warm:  # the first pass: ready the copy finder now, not in the first write
-            self.indexer.warm()
-            self._warm = True
         if self.store.drop_abandoned():
             self.retriever.refresh(force=True)
         now = time.monotonic()
@@ -344,8 +340,10 @@ class Pipeline:
         self.store.gate.close()
 
     def load(self) -> IndexSize:
-        """Load the in-memory index from the store now (at start-up), whatever was loaded before."""
+        """Load the in-memory index from the store now (at start-up), whatever was loaded before, and ready what the
+        first write needs (seconds, at half a million passages: before /health says ready, not inside the first POST)."""
         snapshot = self.retriever.refresh(force=True)
+        self.indexer.warm()  # the copy finder (every stored signature): built now, not by the first write
         return IndexSize(snapshot.article_count, len(snapshot))
 
     def health(self) -> IndexSize:
