@@ -341,7 +341,7 @@ class Pipeline:
 
     def load(self) -> IndexSize:
         """Load the in-memory index from the store now (at start-up), whatever was loaded before, and ready what the
-        first write needs (seconds, at half a million passages: before /health says ready, not inside the first POST)."""
+        first write needs (seconds at half a million passages: before /health says ready, not in the first POST)."""
         snapshot = self.retriever.refresh(force=True)
         self.indexer.warm()  # the copy finder (every stored signature): built now, not by the first write
         return IndexSize(snapshot.article_count, len(snapshot))
