@@ -89,25 +89,31 @@ def _sentences(stored: StoredChunk) -> Sentences:
     return Sentences(chunk, vectors, spans, frozenset(chunk_terms(stored)))
 
 
+def _cached(cache: BoundedCache[str, V], keys: Sequence[str]) -> tuple[dict[str, V], list[str]]:
+    """What `cache` holds of `keys`, and the keys it lacks (in their order)."""
+    found: dict[str, V] = {}
+    wanted: list[str] = []
+    for key in keys:
+        value = cache.peek(key)
+        if value is None:
+            wanted.append(key)
+        else:
+            found[key] = value
+    return found, wanted
+
+
 class Passages:
     """Chunks' texts, sentence vectors and terms, and their passage vectors, read from the store for the chunks
     asked about only, and kept in bounded caches by chunk id."""
 
-    def __init__(self, store: ChromaStore, cached_chunks: int = 4096, cached_vectors: int = 65_536) -> None:
+    def __init__(self, store: ChromaStore, cached_chunks: int = 4096, cached_vectors: int = 32_768) -> None:
         self._store = store
         self._chunks: BoundedCache[str, Sentences] = BoundedCache(cached_chunks)
         self._vectors: BoundedCache[str, np.ndarray] = BoundedCache(cached_vectors)
 
     def read(self, chunk_ids: Sequence[str]) -> dict[str, Sentences]:
         """These chunks by id, in one store call for those not cached (ids no longer stored are left out)."""
-        out: dict[str, Sentences] = {}
-        wanted: list[str] = []
-        for chunk_id in chunk_ids:
-            found = self._chunks.peek(chunk_id)
-            if found is None:
-                wanted.append(chunk_id)
-            else:
-                out[chunk_id] = found
+        out, wanted = _cached(self._chunks, chunk_ids)
         if wanted:
             for chunk_id, stored in self._store.read_chunks(wanted).items():
                 out[chunk_id] = made = _sentences(stored)
@@ -117,15 +123,7 @@ class Passages:
     def vectors(self, chunk_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """The passage vectors of these chunks (rows in their order; zeros for one no longer stored), and which
         were found."""
-        dim = 0
-        found: dict[str, np.ndarray] = {}
-        wanted: list[str] = []
-        for chunk_id in chunk_ids:
-            vector = self._vectors.peek(chunk_id)
-            if vector is None:
-                wanted.append(chunk_id)
-            else:
-                found[chunk_id] = vector
+        found, wanted = _cached(self._vectors, chunk_ids)
         if wanted:
             for chunk_id, vector in self._store.read_vectors(wanted).items():
                 found[chunk_id] = vector
@@ -134,9 +132,9 @@ class Passages:
         matrix = np.zeros((len(chunk_ids), dim), dtype=np.float32)
         present = np.zeros(len(chunk_ids), dtype=bool)
         for i, chunk_id in enumerate(chunk_ids):
-            vector = found.get(chunk_id)
-            if vector is not None:
-                matrix[i] = vector
+            row = found.get(chunk_id)
+            if row is not None:
+                matrix[i] = row
                 present[i] = True
         return matrix, present
 

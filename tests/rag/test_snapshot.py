@@ -3,6 +3,7 @@ stopped, a broken rows file costs a full read and nothing else, and the caches s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from rag.lexical import LexicalIndex
 from rag.models import ArticleFields
 from rag.pipeline import Pipeline, build_pipeline
+from rag.settings import Settings
 from rag.snapshot import ROWS_FILE, BoundedCache, Passages, Snapshot
 from tests.conftest import SEEDS, make_settings
 
@@ -63,28 +65,27 @@ def test_a_restart_reads_only_the_articles_changed_while_it_was_stopped(
     restarted.close()
 
 
-def test_a_broken_rows_file_costs_a_full_read_and_nothing_else(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def seeded(tmp_path: Path) -> tuple[Settings, list[tuple[str, str, int]]]:
+    """A stopped replica's folder over the seeds (its lexical index and saved rows), and what it held."""
     settings = make_settings(tmp_path / "data", ingest_on_start=False)
     first = build_pipeline(settings)
     first.ingest([SEEDS])
     expected = held(first.retriever.refresh())
     first.close()
-    (settings.lexical_path / ROWS_FILE).write_bytes(b"not a numpy file")
-    again = build_pipeline(settings)
-    read = spy_reads(again, monkeypatch)
-    again.load()
-    assert read == [None] and held(again.retriever.refresh()) == expected
-    again.close()
+    return settings, expected
 
 
-def test_a_truncated_rows_file_costs_a_full_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = make_settings(tmp_path / "data", ingest_on_start=False)
-    first = build_pipeline(settings)
-    first.ingest([SEEDS])
-    expected = held(first.retriever.refresh())
-    first.close()
+@pytest.mark.parametrize(
+    "damage",
+    [lambda data: b"not a numpy file", lambda data: data[: len(data) // 2]],
+    ids=["not a numpy file", "truncated"],
+)
+def test_a_broken_rows_file_costs_a_full_read_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: Callable[[bytes], bytes]
+) -> None:
+    settings, expected = seeded(tmp_path)
     path = settings.lexical_path / ROWS_FILE
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    path.write_bytes(damage(path.read_bytes()))
     again = build_pipeline(settings)
     read = spy_reads(again, monkeypatch)
     again.load()
@@ -95,11 +96,7 @@ def test_a_truncated_rows_file_costs_a_full_read(tmp_path: Path, monkeypatch: py
 def test_rows_a_full_read_skipped_are_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Chroma pages a full read by offset: a delete meanwhile (another writer) skips rows. They are read again, and
     the lexical index holds each of their chunks once."""
-    settings = make_settings(tmp_path / "data", ingest_on_start=False)
-    writer = build_pipeline(settings)
-    writer.ingest([SEEDS])
-    expected = held(writer.retriever.refresh())
-    writer.close()
+    settings, expected = seeded(tmp_path)
     replica = build_pipeline(settings.model_copy(update={"lexical_dir": tmp_path / "replica"}))
     rows = replica.store.chunk_rows
     victim = "001_7906c61ad8bc5696-2"
@@ -119,11 +116,7 @@ def test_rows_a_full_read_skipped_are_read_again(tmp_path: Path, monkeypatch: py
 
 
 def test_a_lexical_folder_that_cannot_be_read_moves_to_memory_at_load(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path / "data", ingest_on_start=False)
-    first = build_pipeline(settings)
-    first.ingest([SEEDS])
-    expected = held(first.retriever.refresh())
-    first.close()
+    settings, expected = seeded(tmp_path)
     state = settings.lexical_path / "state.json"
     state.unlink()
     state.mkdir()  # neither read, nor removed, nor replaced
