@@ -174,13 +174,12 @@ class _Columns:
     @classmethod
     def of(cls, rows: Sequence[ChunkRow], articles: _Codes, sources: _Codes) -> _Columns:
         """Columns of `rows`, in their order."""
-        ordered = rows
         return cls(
-            np.asarray([r.id.encode() for r in ordered], dtype=np.bytes_),
-            np.asarray([chunk_key(r.id) for r in ordered], dtype=np.uint64),
-            np.asarray([articles.code(r.article_id) for r in ordered], dtype=np.int32),
-            np.asarray([sources.code(r.source) for r in ordered], dtype=np.int32),
-            np.asarray([r.day for r in ordered], dtype=np.int32),
+            np.asarray([r.id.encode() for r in rows], dtype=np.bytes_),
+            np.asarray([chunk_key(r.id) for r in rows], dtype=np.uint64),
+            np.asarray([articles.code(r.article_id) for r in rows], dtype=np.int32),
+            np.asarray([sources.code(r.source) for r in rows], dtype=np.int32),
+            np.asarray([r.day for r in rows], dtype=np.int32),
         )
 
     @classmethod
@@ -451,27 +450,12 @@ class Snapshot:
         lexical: LexicalIndex,
         changes: Iterable[str] | None = None,
         cached_articles: int = 512,
+        reread: frozenset[str] = frozenset(),
     ) -> Snapshot:
         """The store's visible chunks as of `token`. With a `previous` snapshot only the articles whose version
         changed are read: those `changes` names (articles written or deleted since `previous`, from the store's
-        change log), or, without it, those whose record differs. `lexical` is brought up to date on the way."""
-        try:
-            return cls._load(store, token, previous, passages, lexical, changes, cached_articles)
-        except Moved:  # the lexical index moved to memory: it needs every article's chunks
-            return cls._load(store, token, None, passages, lexical, None, cached_articles)
-
-    @classmethod
-    def _load(
-        cls,
-        store: ChromaStore,
-        token: str,
-        previous: Snapshot | None,
-        passages: Passages,
-        lexical: LexicalIndex,
-        changes: Iterable[str] | None,
-        cached_articles: int,
-        reread: frozenset[str] = frozenset(),
-    ) -> Snapshot:
+        change log), or, without it, those whose record differs; `reread` are read whatever they differ in.
+        `lexical` is brought up to date on the way."""
         base = _Base.of(previous) if previous is not None else _Base.saved(lexical.path) or _Base.empty()
 
         def differs(record: ArticleRecord) -> bool:  # the base lacks this version, or some of its rows
@@ -516,7 +500,10 @@ class Snapshot:
 
         # The view maps hits to the rows of the snapshot that is built from what the sync reads on its way.
         rows_of: list[Callable[[Sequence[int]], np.ndarray]] = []
-        view = lexical.sync(want, (d for page in pages() for d in page), lambda keys: rows_of[0](keys))
+        try:
+            view = lexical.sync(want, (d for page in pages() for d in page), lambda keys: rows_of[0](keys))
+        except Moved:  # the lexical index moved to memory: it needs every article's chunks
+            return cls.load(store, token, None, passages, lexical, None, cached_articles)
         columns = kept.concat(_Columns.grouped(parts, order))
         snapshot = cls(
             token=token,
@@ -538,7 +525,7 @@ class Snapshot:
             if short:
                 log.info("%d articles came out short of a full read: read again", len(short))
                 lexical.forget(short)
-                return cls._load(store, token, snapshot, passages, lexical, (), cached_articles, short)
+                return cls.load(store, token, snapshot, passages, lexical, (), cached_articles, short)
         return snapshot
 
     def count(self, article_id: str) -> int:

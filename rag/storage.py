@@ -84,10 +84,9 @@ class ChunkRow:
 
     id: str
     article_id: str
-    article_hash: str
     index: int
     source: str
-    day: int  # days since 1970-01-01 of its article's date; 0: undated
+    day: int  # `day_number` of its article's date; 0: undated
     terms: str | None
 
 
@@ -96,7 +95,6 @@ def _row_from_meta(chunk_id: str, meta: dict[str, Any]) -> ChunkRow:
     return ChunkRow(
         chunk_id,
         str(meta["article_id"]),
-        str(meta["article_hash"]),
         int(meta["index"]),
         str(meta.get("source") or ""),
         int(meta.get("published_day") or 0),
@@ -178,13 +176,26 @@ def _upsert_chunks(
     )
 
 
+def _by_ids(collection: Any, ids: Sequence[str], include: list[str]) -> Iterator[tuple[Any, ...]]:
+    """The rows with these ids, a page at a time, as (ids, *one list per `include`); ids not stored are left out."""
+    for b in range(0, len(ids), _PAGE):
+        got = collection.get(ids=list(ids[b : b + _PAGE]), include=include)
+        yield (got["ids"], *(got[key] for key in include))
+
+
 def _versions(article_col: Any, article_ids: Sequence[str]) -> dict[str, str]:
     """The version (`content_hash`) each of these articles' records names now; absent ids have no record."""
     out: dict[str, str] = {}
-    for b in range(0, len(article_ids), _PAGE):
-        got = article_col.get(ids=list(article_ids[b : b + _PAGE]), include=["metadatas"])
-        out.update({i: str(m.get("content_hash", "")) for i, m in zip(got["ids"], got["metadatas"], strict=True)})
+    for ids, metas in _by_ids(article_col, article_ids, ["metadatas"]):
+        out.update({i: str(m.get("content_hash", "")) for i, m in zip(ids, metas, strict=True)})
     return out
+
+
+def _new_token(meta_col: Any) -> str:
+    """Move the change token, so that every replica reloads."""
+    token = uuid.uuid4().hex
+    meta_col.upsert(ids=[_GENERATION_ID], embeddings=[[1.0]], metadatas=[{"token": token}])
+    return token
 
 
 def _log_changes(meta_col: Any, article_ids: Sequence[str]) -> None:
@@ -508,9 +519,7 @@ class ChromaStore:
         current = _versions(article_col, ids)
         if written:
             expected = [c.id for _, chunks, _, _ in written for c in chunks]
-            present: set[str] = set()
-            for b in range(0, len(expected), _PAGE):
-                present.update(chunk_col.get(ids=expected[b : b + _PAGE], include=[])["ids"])
+            present = {i for ids, *_ in _by_ids(chunk_col, expected, []) for i in ids}
             for article, chunks, vectors, sentence_vectors in written:
                 if current.get(article.id) == article.content_hash and any(c.id not in present for c in chunks):
                     _upsert_chunks(chunk_col, chunks, vectors, sentence_vectors)
@@ -553,7 +562,7 @@ class ChromaStore:
         landed = [i for i, (h, _) in pending.items() if current.get(i) == h]
         if landed:  # the write failed for its caller, but its records landed after all: announce them
             _log_changes(meta_col, landed)
-            meta_col.upsert(ids=[_GENERATION_ID], embeddings=[[1.0]], metadatas=[{"token": uuid.uuid4().hex}])
+            _new_token(meta_col)
         with self._lock:
             for i, v in pending.items():
                 if self._abandoned.get(i) == v:
@@ -579,10 +588,8 @@ class ChromaStore:
 
     def touch(self) -> str:
         """Record that the index changed, so every replica reloads its lexical index."""
-        token = uuid.uuid4().hex
         with self._using() as (_, _, meta_col):
-            meta_col.upsert(ids=[_GENERATION_ID], embeddings=[[1.0]], metadatas=[{"token": token}])
-        return token
+            return _new_token(meta_col)
 
     def repair(self) -> int:
         """Delete chunks no article record vouches for (left by a crash mid-write or a lost race) once they are
@@ -655,10 +662,8 @@ class ChromaStore:
         """The records (no text) of these articles, by id; ids with no record are left out."""
         out: dict[str, ArticleRecord] = {}
         with self._using() as (_, article_col, _):
-            for b in range(0, len(article_ids), _PAGE):
-                got = article_col.get(ids=list(article_ids[b : b + _PAGE]), include=["metadatas"])
-                for article_id, meta in zip(got["ids"], got["metadatas"], strict=True):
-                    out[article_id] = _record_from_row(article_id, meta)
+            for ids, metas in _by_ids(article_col, article_ids, ["metadatas"]):
+                out.update({i: _record_from_row(i, m) for i, m in zip(ids, metas, strict=True)})
         return out
 
     def copies_of(self, article_id: str) -> dict[str, ArticleRecord]:
@@ -745,20 +750,16 @@ class ChromaStore:
         """These chunks, text, sentences and all, by id (ids no longer stored are left out)."""
         out: dict[str, StoredChunk] = {}
         with self._using(lookup=True) as (chunk_col, _, _):
-            for b in range(0, len(chunk_ids), _PAGE):
-                got = chunk_col.get(ids=list(chunk_ids[b : b + _PAGE]), include=["metadatas", "documents"])
-                for chunk_id, meta, doc in zip(got["ids"], got["metadatas"], got["documents"], strict=True):
-                    out[chunk_id] = _chunk_from_row(chunk_id, doc, meta)
+            for ids, metas, docs in _by_ids(chunk_col, chunk_ids, ["metadatas", "documents"]):
+                out.update({i: _chunk_from_row(i, d, m) for i, m, d in zip(ids, metas, docs, strict=True)})
         return out
 
     def read_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """These chunks' passage vectors (float32), by id (ids no longer stored are left out)."""
         out: dict[str, np.ndarray] = {}
         with self._using(lookup=True) as (chunk_col, _, _):
-            for b in range(0, len(chunk_ids), _PAGE):
-                got = chunk_col.get(ids=list(chunk_ids[b : b + _PAGE]), include=["embeddings"])
-                for chunk_id, vector in zip(got["ids"], got["embeddings"], strict=True):
-                    out[chunk_id] = np.asarray(vector, dtype=np.float32)
+            for ids, vectors in _by_ids(chunk_col, chunk_ids, ["embeddings"]):
+                out.update({i: np.asarray(v, dtype=np.float32) for i, v in zip(ids, vectors, strict=True)})
         return out
 
     @staticmethod
